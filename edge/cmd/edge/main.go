@@ -1,0 +1,28 @@
+// Command edge is the appliance's front door: a Caddy build with the
+// standard modules, caddy-l4 (TURN over TLS on 443, selected by SNI) and the
+// appliance's own modules. It is built from this file, not with xcaddy,
+// because xcaddy cannot build inside a multi-module workspace.
+package main
+
+import (
+	"os"
+	_ "time/tzdata"
+
+	caddycmd "github.com/caddyserver/caddy/v2/cmd"
+
+	_ "github.com/caddyserver/caddy/v2/modules/standard"
+	_ "github.com/mholt/caddy-l4"
+
+	_ "github.com/hcw-home/hcw/edge/modules/proxytrust"
+)
+
+func main() {
+	caddycmd.Main()
+}
+
+func envOr(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
+}

@@ -1,0 +1,4 @@
+import "../shared/theme.css";
+import { mountApp } from "../shared/mount";
+
+mountApp("patient");

@@ -1,0 +1,82 @@
+import type { ComponentChildren } from "preact";
+import { useEffect } from "preact/hooks";
+import { useSignal } from "@preact/signals";
+import { getVersion, type RequestOptions, type VersionInfo } from "./api";
+import { APP_TITLES, PRODUCT_NAME, type AppId } from "./apps";
+
+export type VersionLoader = (options: RequestOptions) => Promise<VersionInfo>;
+
+export interface AppShellProps {
+  app: AppId;
+  /** Defaults to the app's standard title (Patient / Doctor / Administration). */
+  title?: string;
+  /** Defaults to the real API call; tests pass a stub. */
+  loadVersion?: VersionLoader;
+  children?: ComponentChildren;
+}
+
+type VersionState =
+  | { status: "loading" }
+  | { status: "ready"; info: VersionInfo }
+  | { status: "error"; message: string };
+
+/** Text shown in #backend-version while the version is loading. */
+export const LOADING_TEXT = "…";
+/** Text shown in #backend-version when the version could not be loaded. */
+export const UNAVAILABLE_TEXT = "unavailable";
+
+/** The frame every app renders inside: product name, app title, backend version. */
+export function AppShell({ app, title, loadVersion = getVersion, children }: AppShellProps) {
+  const state = useSignal<VersionState>({ status: "loading" });
+
+  useEffect(() => {
+    const controller = new AbortController();
+    state.value = { status: "loading" };
+    loadVersion({ signal: controller.signal }).then(
+      (info) => {
+        if (!controller.signal.aborted) state.value = { status: "ready", info };
+      },
+      (err: unknown) => {
+        if (controller.signal.aborted) return;
+        const message = err instanceof Error ? err.message : String(err);
+        state.value = { status: "error", message };
+      },
+    );
+    return () => controller.abort();
+  }, [loadVersion]);
+
+  const current = state.value;
+  const heading = title ?? APP_TITLES[app];
+
+  return (
+    <div class="hcw-shell" data-app={app}>
+      <header class="hcw-header">
+        <span class="hcw-brand">{PRODUCT_NAME}</span>
+      </header>
+      <main class="hcw-main" id="main">
+        <h1 class="hcw-title">{heading}</h1>
+        {children}
+      </main>
+      <footer class="hcw-footer">
+        <p class="hcw-version">
+          Backend version:{" "}
+          <span id="backend-version" aria-live="polite" aria-busy={current.status === "loading"}>
+            {current.status === "ready"
+              ? current.info.version
+              : current.status === "loading"
+                ? LOADING_TEXT
+                : UNAVAILABLE_TEXT}
+          </span>
+          {current.status === "ready" && current.info.commit !== "" && (
+            <span class="hcw-commit"> (commit {current.info.commit})</span>
+          )}
+        </p>
+        {current.status === "error" && (
+          <p id="backend-error" class="hcw-error" role="alert">
+            Could not load the backend version: {current.message}
+          </p>
+        )}
+      </footer>
+    </div>
+  );
+}
