@@ -1,0 +1,3 @@
+module github.com/hcw-home/hcw/media
+
+go 1.26
