@@ -1,0 +1,39 @@
+// Command backend is the HCW@Home API and signalling server.
+//
+//	backend                      serve (also: backend serve)
+//	backend healthcheck [--ready] probe the local server (Docker HEALTHCHECK)
+//	backend secrets init ...      create missing secrets (one-shot service)
+//	backend version               print the build identity
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/hcw-home/hcw/backend/internal/version"
+)
+
+func main() {
+	args := os.Args[1:]
+	cmd := "serve"
+	if len(args) > 0 {
+		cmd, args = args[0], args[1:]
+	}
+	var err error
+	switch cmd {
+	case "serve":
+		err = serve()
+	case "healthcheck":
+		err = healthcheck(args)
+	case "secrets":
+		err = secretsCmd(args)
+	case "version":
+		fmt.Printf("%s %s (%s)\n", version.Name, version.Version, version.Commit)
+	default:
+		err = fmt.Errorf("unknown command %q (want serve, healthcheck, secrets init, version)", cmd)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+}

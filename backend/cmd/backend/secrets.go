@@ -1,0 +1,31 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"log/slog"
+	"os"
+
+	"github.com/hcw-home/hcw/backend/internal/secrets"
+)
+
+func secretsCmd(args []string) error {
+	if len(args) == 0 || args[0] != "init" {
+		return errors.New("usage: backend secrets init --dir-db DIR --dir-turn DIR --dir-backend DIR [--uid N] [--gid N]")
+	}
+	fs := flag.NewFlagSet("secrets init", flag.ContinueOnError)
+	p := secrets.Params{}
+	fs.StringVar(&p.DBDir, "dir-db", "", "directory for db_password")
+	fs.StringVar(&p.TURNDir, "dir-turn", "", "directory for turn_secret")
+	fs.StringVar(&p.BackendDir, "dir-backend", "", "directory for grant keys, session_key, data_key")
+	fs.IntVar(&p.UID, "uid", secrets.DefaultUID, "owner uid of files and directories")
+	fs.IntVar(&p.GID, "gid", secrets.DefaultGID, "owner gid of files and directories")
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	if p.DBDir == "" || p.TURNDir == "" || p.BackendDir == "" {
+		return errors.New("secrets init: --dir-db, --dir-turn and --dir-backend are required")
+	}
+	p.Logger = slog.New(slog.NewJSONHandler(os.Stdout, nil))
+	return secrets.Init(p)
+}

@@ -1,0 +1,111 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/hcw-home/hcw/backend/internal/clientinfo"
+	"github.com/hcw-home/hcw/backend/internal/config"
+	"github.com/hcw-home/hcw/backend/internal/database"
+	"github.com/hcw-home/hcw/backend/internal/httpapi"
+	"github.com/hcw-home/hcw/backend/internal/realtime"
+	"github.com/hcw-home/hcw/backend/internal/version"
+)
+
+func serve() error {
+	cfg, err := config.FromEnv()
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	logger := slog.New(slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	slog.SetDefault(logger)
+	logger.Info("starting", "version", version.Version, "commit", version.Commit, "listen", cfg.HTTPListen)
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+
+	edge := clientinfo.NewEdge(clientinfo.EdgeParams{
+		Prefixes: cfg.EdgePrefixes, HostNames: cfg.EdgeHostNames, Logger: logger,
+	})
+	edge.Refresh(ctx)
+	go edge.Run(ctx, clientinfo.DefaultRefresh)
+
+	migrations, err := database.Load(database.Migrations())
+	if err != nil {
+		return err
+	}
+	// Liveness answers at once; readiness waits for the database and the
+	// migrations, so compose dependants start only after both.
+	readiness := database.NewReadiness(migrations)
+
+	hub := realtime.NewHub()
+	handler := httpapi.NewHandler(httpapi.Params{
+		Logger: logger,
+		Edge:   edge,
+		Ready:  readiness.Check,
+		Realtime: realtime.NewHandler(realtime.Params{
+			Logger: logger, Hub: hub, AppHosts: cfg.AppHosts(), WriteError: httpapi.WriteError,
+		}),
+	})
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		// No WriteTimeout: it would cut WebSockets. Plain routes set a
+		// per-response deadline instead.
+	}
+	ln, err := net.Listen("tcp", cfg.HTTPListen)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", cfg.HTTPListen, err)
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+
+	pool, err := database.Open(ctx, database.OpenParams{Config: cfg.Database, Logger: logger})
+	if err == nil {
+		defer pool.Close()
+		err = database.Migrate(ctx, pool, database.Migrations(), logger)
+	}
+	if err != nil {
+		shutdown(srv, hub, cfg.ShutdownTimeout, logger)
+		return err
+	}
+	readiness.SetPool(pool)
+	logger.Info("ready")
+
+	select {
+	case <-ctx.Done():
+		logger.Info("shutting down", "timeout", cfg.ShutdownTimeout.String())
+	case err := <-serveErr:
+		return fmt.Errorf("http server: %w", err)
+	}
+	shutdown(srv, hub, cfg.ShutdownTimeout, logger)
+	logger.Info("stopped")
+	return nil
+}
+
+// shutdown stops accepting, closes sockets with 1001 and drains requests,
+// all within timeout. The pool is closed by the caller afterwards.
+func shutdown(srv *http.Server, hub *realtime.Hub, timeout time.Duration, logger *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	hubDone := make(chan struct{})
+	go func() { hub.Shutdown(); close(hubDone) }()
+	if err := srv.Shutdown(ctx); err != nil {
+		logger.Warn("http drain incomplete", "error", err.Error())
+	}
+	select {
+	case <-hubDone:
+	case <-ctx.Done():
+		logger.Warn("websockets still open at shutdown deadline", "open", hub.Len())
+	}
+}

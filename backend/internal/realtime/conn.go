@@ -1,0 +1,216 @@
+// Package realtime serves the signalling WebSocket: origin check, envelope
+// protocol, keepalive, and a hub of open sockets.
+package realtime
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/hcw-home/hcw/backend/internal/clientinfo"
+	"github.com/hcw-home/hcw/backend/internal/version"
+)
+
+// Protocol limits.
+const (
+	// ReadLimit is the largest message accepted; larger ones close with 1009.
+	ReadLimit = 64 << 10
+	// DefaultPingInterval and DefaultPingTimeout detect dead peers.
+	DefaultPingInterval = 20 * time.Second
+	DefaultPingTimeout  = 10 * time.Second
+	writeTimeout        = 10 * time.Second
+)
+
+// Message types of the envelope.
+const (
+	TypeHello = "hello"
+	TypePing  = "ping"
+	TypePong  = "pong"
+	TypeError = "error"
+)
+
+// Error codes sent in {"type":"error","data":{"code":...}}.
+const (
+	CodeUnknownType    = "unknown_type"
+	CodeInvalidMessage = "invalid_message"
+	// CodeOriginRefused is the HTTP error code of a refused handshake.
+	CodeOriginRefused = "origin_refused"
+)
+
+// Envelope is every message in both directions.
+type Envelope struct {
+	Type string `json:"type"`
+	ID   string `json:"id,omitempty"`
+	Data any    `json:"data,omitempty"`
+}
+
+type inbound struct {
+	Type string          `json:"type"`
+	ID   string          `json:"id"`
+	Data json.RawMessage `json:"data"`
+}
+
+// ErrorWriter writes the API's JSON error shape.
+type ErrorWriter func(w http.ResponseWriter, status int, code, message string)
+
+// Params configures NewHandler.
+type Params struct {
+	Logger *slog.Logger
+	Hub    *Hub
+	// AppHosts are the doctor, patient and admin host names.
+	AppHosts []string
+	// WriteError answers a refused handshake.
+	WriteError ErrorWriter
+	// PingInterval and PingTimeout default to 20 s and 10 s.
+	PingInterval, PingTimeout time.Duration
+}
+
+// Handler serves GET /ws.
+type Handler struct {
+	p      Params
+	nextID atomic.Uint64
+}
+
+// NewHandler returns the WebSocket handler.
+func NewHandler(p Params) *Handler {
+	if p.PingInterval <= 0 {
+		p.PingInterval = DefaultPingInterval
+	}
+	if p.PingTimeout <= 0 {
+		p.PingTimeout = DefaultPingTimeout
+	}
+	return &Handler{p: p}
+}
+
+// Conn is one open socket.
+type Conn struct {
+	// ID is unique within the process, for logs.
+	ID uint64
+	// Client is who connected.
+	Client clientinfo.Info
+	ws     *websocket.Conn
+}
+
+func (c *Conn) close(code websocket.StatusCode, reason string) {
+	_ = c.ws.Close(code, reason)
+}
+
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	info, ok := clientinfo.FromContext(r.Context())
+	if !ok {
+		info = clientinfo.FromRequest(r, nil)
+	}
+	if err := CheckOrigin(r.Header.Get("Origin"), info.Host, h.p.AppHosts); err != nil {
+		h.p.Logger.Warn("websocket origin refused", "client_ip", info.IPString(), "reason", err.Error())
+		h.p.WriteError(w, http.StatusForbidden, CodeOriginRefused, "origin not allowed")
+		return
+	}
+	// Our check above is stricter than the library's (which compares with
+	// r.Host, the edge-internal name behind a proxy), so skip the latter.
+	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
+	if err != nil {
+		h.p.Logger.Info("websocket handshake failed", "client_ip", info.IPString(), "error", err.Error())
+		return
+	}
+	ws.SetReadLimit(ReadLimit)
+	c := &Conn{ID: h.nextID.Add(1), Client: info, ws: ws}
+	if !h.p.Hub.add(c) {
+		_ = ws.Close(websocket.StatusGoingAway, "server shutting down")
+		return
+	}
+	defer h.p.Hub.remove(c)
+
+	start := time.Now()
+	h.p.Logger.Info("websocket connected", "conn_id", c.ID, "client_ip", info.IPString(), "host", info.Host)
+	err = h.serve(r.Context(), c)
+	h.p.Logger.Info("websocket disconnected", "conn_id", c.ID, "client_ip", info.IPString(),
+		"close_status", int(websocket.CloseStatus(err)), "duration_ms", time.Since(start).Milliseconds())
+}
+
+// serve runs the read loop and the keepalive until either ends.
+func (h *Handler) serve(parent context.Context, c *Conn) error {
+	// The request context ends when the server shuts down its listener
+	// handling; hijacked sockets outlive it, so derive from a fresh one.
+	ctx, cancel := context.WithCancel(context.WithoutCancel(parent))
+	defer cancel()
+	defer c.ws.CloseNow()
+
+	go h.keepalive(ctx, cancel, c)
+
+	if err := write(ctx, c.ws, Envelope{Type: TypeHello, Data: map[string]string{
+		"server": version.Name, "version": version.Version,
+	}}); err != nil {
+		return err
+	}
+	for {
+		typ, data, err := c.ws.Read(ctx)
+		if err != nil {
+			return err
+		}
+		if typ != websocket.MessageText {
+			if err := write(ctx, c.ws, Envelope{Type: TypeError, Data: map[string]string{"code": CodeInvalidMessage}}); err != nil {
+				return err
+			}
+			continue
+		}
+		var in inbound
+		if err := json.Unmarshal(data, &in); err != nil || in.Type == "" {
+			if err := write(ctx, c.ws, Envelope{Type: TypeError, Data: map[string]string{"code": CodeInvalidMessage}}); err != nil {
+				return err
+			}
+			continue
+		}
+		var out Envelope
+		switch in.Type {
+		case TypePing:
+			out = Envelope{Type: TypePong, ID: in.ID}
+		default:
+			out = Envelope{Type: TypeError, ID: in.ID, Data: map[string]string{"code": CodeUnknownType}}
+		}
+		if err := write(ctx, c.ws, out); err != nil {
+			return err
+		}
+	}
+}
+
+// keepalive pings; a peer that does not answer within the timeout is dead
+// and its socket is dropped so the read loop ends.
+func (h *Handler) keepalive(ctx context.Context, cancel context.CancelFunc, c *Conn) {
+	t := time.NewTicker(h.p.PingInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			pctx, pcancel := context.WithTimeout(ctx, h.p.PingTimeout)
+			err := c.ws.Ping(pctx)
+			pcancel()
+			if err != nil {
+				if !errors.Is(err, context.Canceled) {
+					h.p.Logger.Info("websocket peer missed ping", "conn_id", c.ID, "client_ip", c.Client.IPString())
+				}
+				cancel()
+				_ = c.ws.CloseNow()
+				return
+			}
+		}
+	}
+}
+
+// write sends one envelope; coder/websocket serialises concurrent writers.
+func write(ctx context.Context, ws *websocket.Conn, e Envelope) error {
+	b, err := json.Marshal(e)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, writeTimeout)
+	defer cancel()
+	return ws.Write(ctx, websocket.MessageText, b)
+}

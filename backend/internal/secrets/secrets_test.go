@@ -1,0 +1,180 @@
+package secrets_test
+
+import (
+	"crypto/ed25519"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/pem"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/hcw-home/hcw/backend/internal/secrets"
+)
+
+type dirs struct{ db, turn, backend string }
+
+func setup(t *testing.T) (dirs, secrets.Params, *strings.Builder) {
+	root := t.TempDir()
+	d := dirs{filepath.Join(root, "db"), filepath.Join(root, "turn"), filepath.Join(root, "backend")}
+	var logs strings.Builder
+	return d, secrets.Params{
+		DBDir: d.db, TURNDir: d.turn, BackendDir: d.backend,
+		// Our own ids: chown to them works without root.
+		UID: os.Getuid(), GID: os.Getgid(),
+		Logger: slog.New(slog.NewJSONHandler(&logs, nil)),
+	}, &logs
+}
+
+func (d dirs) files() []string {
+	return []string{
+		filepath.Join(d.db, secrets.DBPasswordFile),
+		filepath.Join(d.turn, secrets.TURNSecretFile),
+		filepath.Join(d.backend, secrets.GrantKeyFile),
+		filepath.Join(d.backend, secrets.GrantPublicKeyFile),
+		filepath.Join(d.backend, secrets.SessionKeyFile),
+		filepath.Join(d.backend, secrets.DataKeyFile),
+	}
+}
+
+func snapshot(t *testing.T, d dirs) map[string][]byte {
+	t.Helper()
+	out := map[string][]byte{}
+	for _, f := range d.files() {
+		b, err := os.ReadFile(f)
+		require.NoError(t, err)
+		out[f] = b
+	}
+	return out
+}
+
+func TestInitCreatesKeepsAndRepairs(t *testing.T) {
+	d, p, logs := setup(t)
+	require.NoError(t, secrets.Init(p))
+	first := snapshot(t, d)
+
+	for _, f := range []string{
+		filepath.Join(d.db, secrets.DBPasswordFile),
+		filepath.Join(d.turn, secrets.TURNSecretFile),
+		filepath.Join(d.backend, secrets.SessionKeyFile),
+		filepath.Join(d.backend, secrets.DataKeyFile),
+	} {
+		raw, err := base64.RawURLEncoding.DecodeString(string(first[f]))
+		require.NoError(t, err, f)
+		assert.Len(t, raw, 32, f)
+	}
+	for _, f := range d.files() {
+		st, err := os.Stat(f)
+		require.NoError(t, err)
+		assert.Equal(t, fs.FileMode(0o440), st.Mode().Perm(), f)
+	}
+	for _, dir := range []string{d.db, d.turn, d.backend} {
+		st, err := os.Stat(dir)
+		require.NoError(t, err)
+		assert.Equal(t, fs.FileMode(0o750), st.Mode().Perm(), dir)
+		entries, err := os.ReadDir(dir)
+		require.NoError(t, err)
+		for _, e := range entries {
+			assert.False(t, strings.Contains(e.Name(), ".tmp-"), "no temp files left: %s", e.Name())
+		}
+	}
+	assert.Equal(t, 6, strings.Count(logs.String(), `"action":"created"`))
+	for _, v := range first {
+		assert.NotContains(t, logs.String(), string(v), "secret values never logged")
+	}
+
+	// Key pair: PKCS#8 private, PKIX public, and they match.
+	priv := parsePrivate(t, first[filepath.Join(d.backend, secrets.GrantKeyFile)])
+	pub := parsePublic(t, first[filepath.Join(d.backend, secrets.GrantPublicKeyFile)])
+	assert.True(t, pub.Equal(priv.Public()))
+
+	// Second run: byte-identical, everything kept.
+	logs.Reset()
+	require.NoError(t, secrets.Init(p))
+	assert.Equal(t, first, snapshot(t, d))
+	assert.Equal(t, 6, strings.Count(logs.String(), `"action":"kept"`))
+	assert.NotContains(t, logs.String(), `"action":"created"`)
+
+	// One file lost: only it is regenerated.
+	lost := filepath.Join(d.backend, secrets.SessionKeyFile)
+	require.NoError(t, os.Remove(lost))
+	logs.Reset()
+	require.NoError(t, secrets.Init(p))
+	third := snapshot(t, d)
+	for f, b := range first {
+		if f == lost {
+			assert.NotEqual(t, b, third[f], "regenerated")
+		} else {
+			assert.Equal(t, b, third[f], f)
+		}
+	}
+	assert.Equal(t, 1, strings.Count(logs.String(), `"action":"created"`))
+
+	// Public key lost: rebuilt from the private key, identical.
+	pubPath := filepath.Join(d.backend, secrets.GrantPublicKeyFile)
+	require.NoError(t, os.Remove(pubPath))
+	require.NoError(t, secrets.Init(p))
+	b, err := os.ReadFile(pubPath)
+	require.NoError(t, err)
+	assert.Equal(t, first[pubPath], b)
+}
+
+func TestInitRefusesOrphanPublicKey(t *testing.T) {
+	d, p, _ := setup(t)
+	require.NoError(t, secrets.Init(p))
+	require.NoError(t, os.Remove(filepath.Join(d.backend, secrets.GrantKeyFile)))
+	require.ErrorIs(t, secrets.Init(p), secrets.ErrOrphanPublicKey)
+}
+
+func TestInitReportsChownFailure(t *testing.T) {
+	if os.Geteuid() == 0 {
+		t.Skip("root may chown to any id")
+	}
+	_, p, _ := setup(t)
+	p.UID, p.GID = 65532, 65532
+	err := secrets.Init(p)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "chown")
+}
+
+func TestInitChownsAsRoot(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	d, p, _ := setup(t)
+	p.UID, p.GID = secrets.DefaultUID, secrets.DefaultGID
+	require.NoError(t, secrets.Init(p))
+	for _, f := range append(d.files(), d.db, d.turn, d.backend) {
+		assertOwner(t, f, secrets.DefaultUID, secrets.DefaultGID)
+	}
+}
+
+func parsePrivate(t *testing.T, b []byte) ed25519.PrivateKey {
+	t.Helper()
+	block, _ := pem.Decode(b)
+	require.NotNil(t, block)
+	require.Equal(t, "PRIVATE KEY", block.Type)
+	k, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+	require.NoError(t, err)
+	ek, ok := k.(ed25519.PrivateKey)
+	require.True(t, ok)
+	return ek
+}
+
+func parsePublic(t *testing.T, b []byte) ed25519.PublicKey {
+	t.Helper()
+	block, _ := pem.Decode(b)
+	require.NotNil(t, block)
+	require.Equal(t, "PUBLIC KEY", block.Type)
+	k, err := x509.ParsePKIXPublicKey(block.Bytes)
+	require.NoError(t, err)
+	ek, ok := k.(ed25519.PublicKey)
+	require.True(t, ok)
+	return ek
+}
