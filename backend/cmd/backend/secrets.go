@@ -3,9 +3,11 @@ package main
 import (
 	"errors"
 	"flag"
+	"fmt"
 	"log/slog"
 	"os"
 
+	"github.com/hcw-home/hcw/backend/internal/config"
 	"github.com/hcw-home/hcw/backend/internal/secrets"
 )
 
@@ -27,5 +29,17 @@ func secretsCmd(args []string) error {
 		return errors.New("secrets init: --dir-db, --dir-turn and --dir-backend are required")
 	}
 	p.Logger = slog.New(slog.NewJSONHandler(os.Stdout, nil))
+	// An operator may supply any secret (HCW_TURN_SECRET or
+	// HCW_TURN_SECRET_FILE, ...) instead of having it generated.
+	p.Supplied = map[string][]byte{}
+	for name, variable := range secrets.SuppliedVariables {
+		v, err := config.Secret(os.LookupEnv, variable)
+		if err != nil {
+			return fmt.Errorf("secrets init: %w", err)
+		}
+		if v != "" {
+			p.Supplied[name] = []byte(v)
+		}
+	}
 	return secrets.Init(p)
 }

@@ -406,3 +406,10 @@ type invalidError struct{ msg string }
 
 func (e *invalidError) Error() string        { return e.msg }
 func (e *invalidError) Is(target error) bool { return target == ErrInvalid }
+
+// Secret reads one secret the way the service's own settings are read: the
+// variable itself or the file its _FILE variant names (not both). It is ""
+// when neither is set.
+func Secret(lookup LookupFunc, key string) (string, error) {
+	return parser{lookup: lookup}.secret(key)
+}

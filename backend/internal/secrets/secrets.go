@@ -4,6 +4,7 @@
 package secrets
 
 import (
+	"bytes"
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/x509"
@@ -46,7 +47,25 @@ type Params struct {
 	Logger                     *slog.Logger
 	// Rand is crypto/rand.Reader when nil.
 	Rand io.Reader
+	// Supplied holds secrets the operator provides, by file name. A
+	// supplied secret is written in place of a generated one, and replaces
+	// a different file already there (the operator rotated it).
+	Supplied map[string][]byte
 }
+
+// SuppliedVariables names, for each secret file, the environment variable
+// (with its _FILE variant) an operator supplies it with.
+var SuppliedVariables = map[string]string{
+	DBPasswordFile: "HCW_DB_PASSWORD",
+	TURNSecretFile: "HCW_TURN_SECRET",
+	SessionKeyFile: "HCW_SESSION_KEY",
+	DataKeyFile:    "HCW_DATA_KEY",
+	GrantKeyFile:   "HCW_GRANT_SIGNING_KEY",
+}
+
+// minSuppliedLen is the shortest secret accepted from an operator, in
+// bytes: shorter ones are guessable, whatever their use.
+const minSuppliedLen = 16
 
 // Init creates every missing secret and leaves existing ones untouched.
 func Init(p Params) error {
@@ -61,17 +80,102 @@ func Init(p Params) error {
 			return err
 		}
 	}
+	if err := p.checkSupplied(); err != nil {
+		return err
+	}
 	for _, f := range []struct{ dir, name string }{
 		{p.DBDir, DBPasswordFile},
 		{p.TURNDir, TURNSecretFile},
 		{p.BackendDir, SessionKeyFile},
 		{p.BackendDir, DataKeyFile},
 	} {
-		if err := p.ensure(filepath.Join(f.dir, f.name), p.randomToken); err != nil {
+		path := filepath.Join(f.dir, f.name)
+		if v, ok := p.Supplied[f.name]; ok {
+			if err := p.install(path, v); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := p.ensure(path, p.randomToken); err != nil {
+			return err
+		}
+	}
+	if v, ok := p.Supplied[GrantKeyFile]; ok {
+		if err := p.install(filepath.Join(p.BackendDir, GrantKeyFile), v); err != nil {
+			return err
+		}
+		// The public half must follow the supplied private key.
+		if err := p.removeIfStale(filepath.Join(p.BackendDir, GrantPublicKeyFile), v); err != nil {
 			return err
 		}
 	}
 	return p.ensureGrantKeys()
+}
+
+// checkSupplied refuses an operator's secret that is too short or, for the
+// signing key, not an Ed25519 PKCS#8 key, before anything is written.
+func (p Params) checkSupplied() error {
+	for name, v := range p.Supplied {
+		variable := SuppliedVariables[name]
+		if variable == "" {
+			return fmt.Errorf("secrets: %s cannot be supplied", name)
+		}
+		if name == GrantKeyFile {
+			if _, err := parsePrivateKey(v); err != nil {
+				return fmt.Errorf("secrets: %s: %w", variable, err)
+			}
+			continue
+		}
+		if len(v) < minSuppliedLen {
+			return fmt.Errorf("secrets: %s: shorter than %d bytes", variable, minSuppliedLen)
+		}
+	}
+	return nil
+}
+
+// install writes content to path unless path already holds exactly that.
+func (p Params) install(path string, content []byte) error {
+	old, err := os.ReadFile(path)
+	switch {
+	case err == nil && bytes.Equal(old, content):
+		p.Logger.Info("secret file", "path", path, "action", actionKept)
+		return nil
+	case err == nil:
+		if err := os.Remove(path); err != nil {
+			return fmt.Errorf("secrets: replace %s: %w", path, err)
+		}
+		p.Logger.Warn("secret file replaced by the supplied value", "path", path)
+	case !errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("secrets: read %s: %w", path, err)
+	}
+	return p.ensure(path, func() ([]byte, error) { return content, nil })
+}
+
+// removeIfStale removes the public key file when it does not belong to the
+// private key privPEM, so ensureGrantKeys derives it again.
+func (p Params) removeIfStale(pubPath string, privPEM []byte) error {
+	key, err := parsePrivateKey(privPEM)
+	if err != nil {
+		return err
+	}
+	b, err := os.ReadFile(pubPath)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("secrets: read %s: %w", pubPath, err)
+	}
+	if block, _ := pem.Decode(b); block != nil {
+		if pub, err := x509.ParsePKIXPublicKey(block.Bytes); err == nil {
+			if k, ok := pub.(ed25519.PublicKey); ok && k.Equal(key.Public()) {
+				return nil
+			}
+		}
+	}
+	if err := os.Remove(pubPath); err != nil {
+		return fmt.Errorf("secrets: replace %s: %w", pubPath, err)
+	}
+	return nil
 }
 
 func (p Params) prepareDir(dir string) error {
@@ -151,17 +255,25 @@ func readPrivateKey(path string) (ed25519.PrivateKey, error) {
 	if err != nil {
 		return nil, err
 	}
-	block, _ := pem.Decode(b)
-	if block == nil || block.Type != "PRIVATE KEY" {
-		return nil, fmt.Errorf("%s: not a PKCS#8 PEM private key", path)
-	}
-	k, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+	k, err := parsePrivateKey(b)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
+	return k, nil
+}
+
+func parsePrivateKey(b []byte) (ed25519.PrivateKey, error) {
+	block, _ := pem.Decode(b)
+	if block == nil || block.Type != "PRIVATE KEY" {
+		return nil, errors.New("not a PKCS#8 PEM private key")
+	}
+	k, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+	if err != nil {
+		return nil, err
+	}
 	ek, ok := k.(ed25519.PrivateKey)
 	if !ok {
-		return nil, fmt.Errorf("%s: not an Ed25519 key", path)
+		return nil, errors.New("not an Ed25519 key")
 	}
 	return ek, nil
 }

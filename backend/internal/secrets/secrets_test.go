@@ -178,3 +178,64 @@ func parsePublic(t *testing.T, b []byte) ed25519.PublicKey {
 	require.True(t, ok)
 	return ek
 }
+
+func TestInitWritesSuppliedSecrets(t *testing.T) {
+	d, p, logs := setup(t)
+	// First start generates everything.
+	require.NoError(t, secrets.Init(p))
+	generated := snapshot(t, d)
+
+	// The operator then supplies a TURN secret and a signing key.
+	_, key, err := ed25519.GenerateKey(nil)
+	require.NoError(t, err)
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	require.NoError(t, err)
+	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
+	p.Supplied = map[string][]byte{
+		secrets.TURNSecretFile: []byte("operator-chosen-turn-secret"),
+		secrets.GrantKeyFile:   keyPEM,
+	}
+	require.NoError(t, secrets.Init(p))
+	now := snapshot(t, d)
+
+	assert.Equal(t, "operator-chosen-turn-secret", string(now[filepath.Join(d.turn, secrets.TURNSecretFile)]))
+	assert.Equal(t, keyPEM, now[filepath.Join(d.backend, secrets.GrantKeyFile)])
+	pubBlock, _ := pem.Decode(now[filepath.Join(d.backend, secrets.GrantPublicKeyFile)])
+	require.NotNil(t, pubBlock)
+	pub, err := x509.ParsePKIXPublicKey(pubBlock.Bytes)
+	require.NoError(t, err)
+	assert.True(t, key.Public().(ed25519.PublicKey).Equal(pub), "public key does not follow the supplied private key")
+	// What was not supplied is kept as generated.
+	for _, f := range []string{filepath.Join(d.db, secrets.DBPasswordFile), filepath.Join(d.backend, secrets.DataKeyFile)} {
+		assert.Equal(t, generated[f], now[f], f)
+	}
+	info, err := os.Stat(filepath.Join(d.turn, secrets.TURNSecretFile))
+	require.NoError(t, err)
+	assert.Equal(t, fs.FileMode(secrets.FileMode), info.Mode().Perm())
+	assert.NotContains(t, logs.String(), "operator-chosen-turn-secret")
+
+	// Supplying the same values again changes nothing.
+	require.NoError(t, secrets.Init(p))
+	assert.Equal(t, now, snapshot(t, d))
+}
+
+func TestInitRefusesBadSuppliedSecrets(t *testing.T) {
+	for name, tc := range map[string]struct {
+		file, value, variable string
+	}{
+		"short turn secret": {secrets.TURNSecretFile, "tiny-7x", "HCW_TURN_SECRET"},
+		"key not PEM":       {secrets.GrantKeyFile, "not a key at all, really", "HCW_GRANT_SIGNING_KEY"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			d, p, _ := setup(t)
+			p.Supplied = map[string][]byte{tc.file: []byte(tc.value)}
+			err := secrets.Init(p)
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tc.variable)
+			assert.NotContains(t, err.Error(), tc.value)
+			// Nothing is written before the check.
+			_, statErr := os.Stat(filepath.Join(d.turn, secrets.TURNSecretFile))
+			assert.ErrorIs(t, statErr, fs.ErrNotExist)
+		})
+	}
+}
