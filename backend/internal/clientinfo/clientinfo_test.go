@@ -9,7 +9,9 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -187,4 +189,36 @@ func TestEdgeHostNamesResolvedAndKeptOnFailure(t *testing.T) {
 	dns.mu.Unlock()
 	e.Refresh(t.Context())
 	assert.True(t, e.Contains(a2))
+}
+
+// The edge starts after the backend: its first request must already be
+// trusted, without waiting for the periodic refresh, while strangers cannot
+// make the backend resolve names more than once per MissRefreshGap.
+func TestEdgeMissResolvesAgainAtMostOncePerGap(t *testing.T) {
+	dns := &fakeDNS{answers: map[string][]netip.Addr{}}
+	var lookups atomic.Int32
+	e := clientinfo.NewEdge(clientinfo.EdgeParams{
+		HostNames: []string{"edge"},
+		Lookup: func(ctx context.Context, host string) ([]netip.Addr, error) {
+			lookups.Add(1)
+			return dns.lookup(ctx, host)
+		},
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	e.Refresh(t.Context()) // at start the edge does not exist yet
+	require.Equal(t, int32(1), lookups.Load())
+
+	dns.set("edge", "172.18.0.3")
+	assert.True(t, e.Contains(netip.MustParseAddr("172.18.0.3")), "the edge's first request")
+	require.Equal(t, int32(2), lookups.Load())
+
+	stranger := netip.MustParseAddr("198.51.100.7")
+	assert.False(t, e.Contains(stranger))
+	assert.False(t, e.Contains(stranger))
+	assert.Equal(t, int32(2), lookups.Load(), "misses within the gap resolve nothing")
+
+	require.Eventually(t, func() bool {
+		e.Contains(stranger)
+		return lookups.Load() == 3
+	}, 3*clientinfo.MissRefreshGap, 50*time.Millisecond)
 }

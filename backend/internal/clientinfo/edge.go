@@ -15,6 +15,12 @@ import (
 // addresses change when the edge restarts.
 const DefaultRefresh = 30 * time.Second
 
+// MissRefreshGap bounds how often a request from a peer outside the set
+// makes it resolve its names again. The edge may start (or restart with a
+// new address) after the backend: without this, its first requests would
+// be taken for a stranger's until the next periodic refresh.
+const MissRefreshGap = time.Second
+
 // LookupFunc resolves a host name, like (*net.Resolver).LookupNetIP.
 type LookupFunc func(ctx context.Context, host string) ([]netip.Addr, error)
 
@@ -31,7 +37,8 @@ type EdgeParams struct {
 }
 
 // Edge is the set of trusted reverse-proxy addresses. It is safe for
-// concurrent use; lookups never block on DNS.
+// concurrent use. A lookup blocks on DNS only for a peer outside the set,
+// at most once per MissRefreshGap, for at most a second.
 type Edge struct {
 	prefixes []netip.Prefix
 	names    []string
@@ -41,6 +48,7 @@ type Edge struct {
 	mu        sync.Mutex              // guards lastKnown
 	lastKnown map[string][]netip.Addr // per host name
 	addrs     atomic.Pointer[[]netip.Addr]
+	lastMiss  atomic.Int64 // unix nanoseconds of the last miss-driven refresh
 }
 
 // NewEdge builds the set. Call Refresh once before serving.
@@ -62,9 +70,29 @@ func NewEdge(p EdgeParams) *Edge {
 	return e
 }
 
-// Contains reports whether addr is an edge address.
+// Contains reports whether addr is an edge address. For an address outside
+// the set it resolves the host names again first, unless that was done less
+// than MissRefreshGap ago.
 func (e *Edge) Contains(addr netip.Addr) bool {
 	addr = addr.Unmap()
+	if e.contains(addr) {
+		return true
+	}
+	if len(e.names) == 0 {
+		return false
+	}
+	now := time.Now().UnixNano()
+	last := e.lastMiss.Load()
+	if now-last < int64(MissRefreshGap) || !e.lastMiss.CompareAndSwap(last, now) {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	e.Refresh(ctx)
+	return e.contains(addr)
+}
+
+func (e *Edge) contains(addr netip.Addr) bool {
 	for _, p := range e.prefixes {
 		if p.Contains(addr) {
 			return true
