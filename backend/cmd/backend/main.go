@@ -3,6 +3,7 @@
 //	backend                      serve (also: backend serve)
 //	backend healthcheck [--ready] probe the local server (Docker HEALTHCHECK)
 //	backend secrets init ...      create missing secrets (one-shot service)
+//	backend audit verify          check the audit trail's hash chain (exit 0/1/2)
 //	backend version               print the build identity
 package main
 
@@ -27,10 +28,12 @@ func main() {
 		err = healthcheck(args)
 	case "secrets":
 		err = secretsCmd(args)
+	case "audit":
+		os.Exit(auditCmd(args))
 	case "version":
 		fmt.Printf("%s %s (%s)\n", version.Name, version.Version, version.Commit)
 	default:
-		err = fmt.Errorf("unknown command %q (want serve, healthcheck, secrets init, version)", cmd)
+		err = fmt.Errorf("unknown command %q (want serve, healthcheck, secrets init, audit verify, version)", cmd)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/hcw-home/hcw/backend/internal/sealed"
 )
 
 // Environment variable names. They are the public interface of the image.
@@ -39,6 +41,7 @@ const (
 	EnvEdgeProxies      = "HCW_EDGE_PROXIES"
 	EnvLogLevel         = "HCW_LOG_LEVEL"
 	EnvShutdownTimeout  = "HCW_SHUTDOWN_TIMEOUT"
+	EnvDataKey          = "HCW_DATA_KEY"
 )
 
 // Defaults for the variables that have a fixed one.
@@ -54,6 +57,16 @@ const (
 	DefaultEdgeProxies      = "edge"
 	DefaultLogLevel         = "info"
 	DefaultShutdownTimeout  = 15 * time.Second
+)
+
+// HCW_AUDIT_RETENTION_DAYS: how long audit rows are kept, independently of
+// consultations. The minimum matches audit.MinRetention and the purge
+// trigger of migration 0002, which refuse to delete younger rows.
+const (
+	EnvAuditRetentionDays     = "HCW_AUDIT_RETENTION_DAYS"
+	DefaultAuditRetentionDays = 365
+	MinAuditRetentionDays     = 30
+	MaxAuditRetentionDays     = 36500
 )
 
 // fileSuffix marks the variant of a secret variable that names a file.
@@ -91,6 +104,14 @@ type Options struct {
 	LogLevel slog.Level
 	// ShutdownTimeout bounds the graceful drain on SIGTERM.
 	ShutdownTimeout time.Duration
+
+	// AuditRetentionDays is how many days audit rows are kept before the
+	// retention purge may delete them.
+	AuditRetentionDays int
+
+	// DataKey encrypts health data at rest (package sealed). It is
+	// required: the service never stores health data in plaintext.
+	DataKey *sealed.Key
 }
 
 // AppHosts returns the public host names of the three web apps.
@@ -246,7 +267,40 @@ func Parse(lookup LookupFunc) (*Options, error) {
 	if o.ShutdownTimeout, err = p.positiveDuration(EnvShutdownTimeout, DefaultShutdownTimeout); err != nil {
 		return nil, err
 	}
+
+	if o.AuditRetentionDays, err = p.positiveInt(EnvAuditRetentionDays, DefaultAuditRetentionDays); err != nil {
+		return nil, err
+	}
+	if o.AuditRetentionDays < MinAuditRetentionDays || o.AuditRetentionDays > MaxAuditRetentionDays {
+		return nil, invalidf("%s: %d is not between %d and %d days", EnvAuditRetentionDays,
+			o.AuditRetentionDays, MinAuditRetentionDays, MaxAuditRetentionDays)
+	}
+
+	if o.DataKey, err = p.dataKey(); err != nil {
+		return nil, err
+	}
 	return o, nil
+}
+
+// dataKey parses the data key that `backend secrets init` generates. The
+// error names the variable the value came from and never repeats the value.
+func (p parser) dataKey() (*sealed.Key, error) {
+	v, err := p.secret(EnvDataKey)
+	if err != nil {
+		return nil, err
+	}
+	if v == "" {
+		return nil, invalidf("%s (or %s%s) is required: health data is encrypted at rest with it (`backend secrets init` generates one)", EnvDataKey, EnvDataKey, fileSuffix)
+	}
+	k, err := sealed.ParseKey(v)
+	if err != nil {
+		name := EnvDataKey
+		if p.get(EnvDataKey+fileSuffix) != "" {
+			name += fileSuffix
+		}
+		return nil, invalidf("%s: %v (base64url, as in the generated data_key file)", name, err)
+	}
+	return k, nil
 }
 
 // ListenPort returns the port of HCW_HTTP_LISTEN alone. The healthcheck

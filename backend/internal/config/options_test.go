@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 
@@ -13,8 +14,20 @@ import (
 	"github.com/hcw-home/hcw/backend/internal/config"
 )
 
+// testDataKey is a valid data key; every environment gets it unless the
+// test sets HCW_DATA_KEY or HCW_DATA_KEY_FILE itself (even to "").
+const testDataKey = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8"
+
 func env(m map[string]string) config.LookupFunc {
-	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+	return func(k string) (string, bool) {
+		v, ok := m[k]
+		if k == "HCW_DATA_KEY" && !ok {
+			if _, hasFile := m["HCW_DATA_KEY_FILE"]; !hasFile {
+				return testDataKey, true
+			}
+		}
+		return v, ok
+	}
 }
 
 func TestDefaults(t *testing.T) {
@@ -37,6 +50,7 @@ func TestDefaults(t *testing.T) {
 	assert.Empty(t, o.EdgePrefixes)
 	assert.Equal(t, slog.LevelInfo, o.LogLevel)
 	assert.Equal(t, 15*time.Second, o.ShutdownTimeout)
+	assert.Equal(t, 365, o.AuditRetentionDays)
 }
 
 func TestValues(t *testing.T) {
@@ -70,6 +84,17 @@ func TestValues(t *testing.T) {
 	assert.Equal(t, []string{"edge.local"}, o.EdgeHostNames)
 	assert.Equal(t, slog.LevelDebug, o.LogLevel)
 	assert.Equal(t, time.Minute, o.ShutdownTimeout)
+}
+
+func TestAuditRetentionDays(t *testing.T) {
+	for _, days := range []int{30, 365, 36500} {
+		o, err := config.Parse(env(map[string]string{"HCW_AUDIT_RETENTION_DAYS": strconv.Itoa(days)}))
+		require.NoError(t, err)
+		assert.Equal(t, days, o.AuditRetentionDays)
+	}
+	_, err := config.Parse(env(map[string]string{"HCW_AUDIT_RETENTION_DAYS": "29"}))
+	require.ErrorIs(t, err, config.ErrInvalid)
+	assert.Equal(t, "HCW_AUDIT_RETENTION_DAYS: 29 is not between 30 and 36500 days", err.Error())
 }
 
 func TestDatabaseURLWins(t *testing.T) {
@@ -125,6 +150,10 @@ func TestInvalid(t *testing.T) {
 		{name: "edge bad cidr", key: "HCW_EDGE_PROXIES", value: "10.0.0.0/33"},
 		{name: "edge junk", key: "HCW_EDGE_PROXIES", value: "edge, http://x"},
 		{name: "log level", key: "HCW_LOG_LEVEL", value: "verbose"},
+		{name: "audit retention not a number", key: "HCW_AUDIT_RETENTION_DAYS", value: "1y"},
+		{name: "audit retention below minimum", key: "HCW_AUDIT_RETENTION_DAYS", value: "29"},
+		{name: "audit retention zero", key: "HCW_AUDIT_RETENTION_DAYS", value: "0"},
+		{name: "audit retention too long", key: "HCW_AUDIT_RETENTION_DAYS", value: "36501"},
 		{name: "password file missing", key: "HCW_DB_PASSWORD_FILE", value: filepath.Join(dir, "nope")},
 		{name: "password file empty", key: "HCW_DB_PASSWORD_FILE", value: empty},
 		{name: "password and file", key: "HCW_DB_PASSWORD", value: "x", extra: map[string]string{"HCW_DB_PASSWORD_FILE": empty}},

@@ -17,6 +17,8 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+
+	"github.com/hcw-home/hcw/backend/internal/sealed"
 )
 
 // File names, the contract with the compose file that mounts them.
@@ -120,9 +122,17 @@ func (p Params) checkSupplied() error {
 		if variable == "" {
 			return fmt.Errorf("secrets: %s cannot be supplied", name)
 		}
-		if name == GrantKeyFile {
+		switch name {
+		case GrantKeyFile:
 			if _, err := parsePrivateKey(v); err != nil {
 				return fmt.Errorf("secrets: %s: %w", variable, err)
+			}
+			continue
+		case DataKeyFile, SessionKeyFile:
+			// The backend reads these as 32-byte keys; refuse here what it
+			// would refuse at start.
+			if _, err := sealed.ParseKey(string(v)); err != nil {
+				return fmt.Errorf("secrets: %s: %w (32 bytes, base64url)", variable, err)
 			}
 			continue
 		}

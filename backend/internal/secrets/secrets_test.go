@@ -223,8 +223,10 @@ func TestInitRefusesBadSuppliedSecrets(t *testing.T) {
 	for name, tc := range map[string]struct {
 		file, value, variable string
 	}{
-		"short turn secret": {secrets.TURNSecretFile, "tiny-7x", "HCW_TURN_SECRET"},
-		"key not PEM":       {secrets.GrantKeyFile, "not a key at all, really", "HCW_GRANT_SIGNING_KEY"},
+		"short turn secret":        {secrets.TURNSecretFile, "tiny-7x", "HCW_TURN_SECRET"},
+		"key not PEM":              {secrets.GrantKeyFile, "not a key at all, really", "HCW_GRANT_SIGNING_KEY"},
+		"data key not 32 bytes":    {secrets.DataKeyFile, "a-passphrase-is-not-a-key", "HCW_DATA_KEY"},
+		"session key not 32 bytes": {secrets.SessionKeyFile, "c2l4dGVlbiBieXRlIGtleQ", "HCW_SESSION_KEY"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			d, p, _ := setup(t)
