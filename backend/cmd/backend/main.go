@@ -4,6 +4,7 @@
 //	backend healthcheck [--ready] probe the local server (Docker HEALTHCHECK)
 //	backend secrets init ...      create missing secrets (one-shot service)
 //	backend audit verify          check the audit trail's hash chain (exit 0/1/2)
+//	backend admin create --email E create an administrator, print a setup link
 //	backend version               print the build identity
 package main
 
@@ -30,10 +31,12 @@ func main() {
 		err = secretsCmd(args)
 	case "audit":
 		os.Exit(auditCmd(args))
+	case "admin":
+		os.Exit(adminCmd(args))
 	case "version":
 		fmt.Printf("%s %s (%s)\n", version.Name, version.Version, version.Commit)
 	default:
-		err = fmt.Errorf("unknown command %q (want serve, healthcheck, secrets init, audit verify, version)", cmd)
+		err = fmt.Errorf("unknown command %q (want serve, healthcheck, secrets init, audit verify, admin create, version)", cmd)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

@@ -27,6 +27,12 @@ func serve() error {
 	logger := slog.New(slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{Level: cfg.LogLevel}))
 	slog.SetDefault(logger)
 	logger.Info("starting", "version", version.Version, "commit", version.Commit, "listen", cfg.HTTPListen)
+	// Built at start so that mail being off, or a relay setting the sender
+	// refuses, shows in the first lines of the log. The invitation service
+	// will take this sender when it lands.
+	if _, err := newMailSender(cfg, logger); err != nil {
+		return err
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
@@ -46,10 +52,13 @@ func serve() error {
 	readiness := database.NewReadiness(migrations)
 
 	hub := realtime.NewHub()
-	handler := httpapi.NewHandler(httpapi.Params{
-		Logger: logger,
-		Edge:   edge,
-		Ready:  readiness.Check,
+	metrics := httpapi.NewMetrics()
+	handler, _ := httpapi.NewHandler(httpapi.Params{
+		Logger:   logger,
+		Edge:     edge,
+		Ready:    readiness.Check,
+		AppHosts: cfg.AppHosts(),
+		Metrics:  metrics,
 		Realtime: realtime.NewHandler(realtime.Params{
 			Logger: logger, Hub: hub, AppHosts: cfg.AppHosts(), WriteError: httpapi.WriteError,
 		}),
@@ -69,6 +78,14 @@ func serve() error {
 	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
+	if cfg.MetricsListen != "off" {
+		metricsSrv, err := serveMetrics(cfg.MetricsListen, metrics, logger)
+		if err != nil {
+			shutdown(srv, hub, cfg.ShutdownTimeout, logger)
+			return err
+		}
+		defer metricsSrv.Close()
+	}
 
 	pool, err := database.Open(ctx, database.OpenParams{Config: cfg.Database, Logger: logger})
 	if err == nil {
@@ -80,6 +97,7 @@ func serve() error {
 		return err
 	}
 	readiness.SetPool(pool)
+	metrics.RegisterPool(pool)
 	logger.Info("ready")
 
 	select {
@@ -108,4 +126,22 @@ func shutdown(srv *http.Server, hub *realtime.Hub, timeout time.Duration, logger
 	case <-ctx.Done():
 		logger.Warn("websockets still open at shutdown deadline", "open", hub.Len())
 	}
+}
+
+// serveMetrics starts the internal Prometheus endpoint (GET /metrics).
+func serveMetrics(addr string, metrics *httpapi.Metrics, logger *slog.Logger) (*http.Server, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen metrics %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", metrics.Handler())
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, WriteTimeout: 30 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && err != http.ErrServerClosed {
+			logger.Error("metrics server stopped", "error", err.Error())
+		}
+	}()
+	logger.Info("metrics listening", "listen", addr)
+	return srv, nil
 }

@@ -19,6 +19,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/hcw-home/hcw/backend/internal/mail"
 	"github.com/hcw-home/hcw/backend/internal/sealed"
 )
 
@@ -42,6 +43,7 @@ const (
 	EnvLogLevel         = "HCW_LOG_LEVEL"
 	EnvShutdownTimeout  = "HCW_SHUTDOWN_TIMEOUT"
 	EnvDataKey          = "HCW_DATA_KEY"
+	EnvMetricsListen    = "HCW_METRICS_LISTEN"
 )
 
 // Defaults for the variables that have a fixed one.
@@ -57,6 +59,7 @@ const (
 	DefaultEdgeProxies      = "edge"
 	DefaultLogLevel         = "info"
 	DefaultShutdownTimeout  = 15 * time.Second
+	DefaultMetricsListen    = ":9090"
 )
 
 // HCW_AUDIT_RETENTION_DAYS: how long audit rows are kept, independently of
@@ -109,9 +112,17 @@ type Options struct {
 	// retention purge may delete them.
 	AuditRetentionDays int
 
+	// MetricsListen is the internal address of the Prometheus metrics
+	// server; "off" disables it. Never published through the edge.
+	MetricsListen string
+
 	// DataKey encrypts health data at rest (package sealed). It is
 	// required: the service never stores health data in plaintext.
 	DataKey *sealed.Key
+
+	// SMTP configures outgoing mail (HCW_SMTP_*, smtp.go); an empty Host
+	// means mail is off.
+	SMTP mail.Params
 }
 
 // AppHosts returns the public host names of the three web apps.
@@ -278,6 +289,17 @@ func Parse(lookup LookupFunc) (*Options, error) {
 
 	if o.DataKey, err = p.dataKey(); err != nil {
 		return nil, err
+	}
+	if o.SMTP, err = p.smtp(); err != nil {
+		return nil, err
+	}
+	if o.MetricsListen = p.get(EnvMetricsListen); o.MetricsListen == "" {
+		o.MetricsListen = DefaultMetricsListen
+	}
+	if o.MetricsListen != "off" {
+		if _, port, err := net.SplitHostPort(o.MetricsListen); err != nil || port == "" {
+			return nil, invalidf("%s: %q is not a host:port address (or off)", EnvMetricsListen, o.MetricsListen)
+		}
 	}
 	return o, nil
 }

@@ -44,23 +44,50 @@ type Params struct {
 	Ready ReadyFunc
 	// Realtime serves GET /ws; omitted when nil.
 	Realtime http.Handler
+	// AppHosts are the doctor, patient and admin hosts: the only origins
+	// a state-changing request may come from.
+	AppHosts []string
+	// Metrics records per-operation request counts and latency (optional).
+	Metrics *Metrics
+	// Auth resolves sessions and API keys for operations that need them.
+	Auth Authenticator
+	// Mount registers the domain's operations (accounts, sign-in, ...).
+	Mount []func(*Router)
 }
 
-// NewHandler returns the root handler with all routes and middleware.
-func NewHandler(p Params) http.Handler {
+// NewHandler returns the root handler with all routes and middleware, and
+// the router that documents them.
+func NewHandler(p Params) (http.Handler, *Router) {
 	mux := http.NewServeMux()
-	api := func(pattern string, h http.HandlerFunc) {
-		mux.Handle(pattern, withWriteDeadline(ResponseWriteTimeout, h))
+	plain := func(pattern string, h http.HandlerFunc) {
+		mux.Handle(pattern, withWriteDeadline(ResponseWriteTimeout, p.Metrics.instrument("other", h)))
 	}
-	api("GET /healthz", handleHealthz)
-	api("GET /readyz", readyHandler(p.Ready))
-	api("GET /api/v1/version", handleVersion)
-	api("/api/", handleNotFound)
-	api("/", handleNotFound)
+	rt := &Router{mux: mux, wrap: func(op Operation, h http.Handler) http.Handler {
+		return withWriteDeadline(ResponseWriteTimeout, p.Metrics.instrument(op.ID, authorize(p.Auth, op, h)))
+	}}
+	// Probes for Docker and orchestrators; not part of the public API.
+	plain("GET /healthz", handleHealthz)
+	plain("GET /readyz", readyHandler(p.Ready))
+
+	rt.HandleFunc(Operation{
+		Method: http.MethodGet, Path: "/api/v1/version", ID: "getVersion", Tags: []string{"meta"},
+		Summary: "Product name, version and commit of the running backend.",
+		Auth:    AuthNone, Response: versionBody{},
+	}, handleVersion)
+	rt.HandleFunc(Operation{
+		Method: http.MethodGet, Path: "/api/v1/openapi.json", ID: "getOpenAPI", Tags: []string{"meta"},
+		Summary: "This OpenAPI 3.1 document.",
+		Auth:    AuthNone, Response: map[string]any{},
+	}, rt.serveOpenAPI)
+	for _, mount := range p.Mount {
+		mount(rt)
+	}
+	plain("/api/", handleNotFound)
+	plain("/", handleNotFound)
 	if p.Realtime != nil {
 		mux.Handle("GET /ws", p.Realtime)
 	}
-	return withClientInfo(p.Edge, withAccessLog(p.Logger, mux))
+	return withClientInfo(p.Edge, withAccessLog(p.Logger, withOriginCheck(p.AppHosts, mux))), rt
 }
 
 func handleHealthz(w http.ResponseWriter, _ *http.Request) {
@@ -101,9 +128,9 @@ func readyHandler(ready ReadyFunc) http.HandlerFunc {
 }
 
 type versionBody struct {
-	Name    string `json:"name"`
-	Version string `json:"version"`
-	Commit  string `json:"commit"`
+	Name    string `json:"name" doc:"product name"`
+	Version string `json:"version" doc:"release version, or dev"`
+	Commit  string `json:"commit" doc:"source commit the binary was built from"`
 }
 
 func handleVersion(w http.ResponseWriter, _ *http.Request) {

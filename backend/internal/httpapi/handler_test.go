@@ -64,11 +64,12 @@ func edgeSet(prefixes ...string) *clientinfo.Edge {
 }
 
 func newHandler(logs io.Writer, ready httpapi.ReadyFunc) http.Handler {
-	return httpapi.NewHandler(httpapi.Params{
+	h, _ := httpapi.NewHandler(httpapi.Params{
 		Logger: slog.New(slog.NewJSONHandler(logs, nil)),
 		Edge:   edgeSet("172.20.0.2/32"),
 		Ready:  ready,
 	})
+	return h
 }
 
 func TestAccessLog(t *testing.T) {
@@ -114,7 +115,7 @@ func TestAccessLog(t *testing.T) {
 
 func TestClientInfoReachesHandlers(t *testing.T) {
 	var got clientinfo.Info
-	h := httpapi.NewHandler(httpapi.Params{
+	h, _ := httpapi.NewHandler(httpapi.Params{
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Edge:   edgeSet("172.20.0.2/32"),
 		Realtime: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -137,7 +138,8 @@ func TestErrorShapeAndRoutes(t *testing.T) {
 	}{
 		{"GET", "/api/v1/nope", 404, "not_found"},
 		{"GET", "/api/", 404, "not_found"},
-		{"POST", "/api/v1/version", 404, "not_found"},
+		// A state-changing request without an Origin never reaches routing.
+		{"POST", "/api/v1/version", 403, "origin_refused"},
 		{"GET", "/elsewhere", 404, "not_found"},
 	} {
 		t.Run(tc.method+" "+tc.path, func(t *testing.T) {

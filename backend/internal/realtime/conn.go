@@ -106,7 +106,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		info = clientinfo.FromRequest(r, nil)
 	}
-	if err := CheckOrigin(r.Header.Get("Origin"), info.Host, h.p.AppHosts); err != nil {
+	if err := clientinfo.CheckOrigin(r.Header.Get("Origin"), info.Host, h.p.AppHosts); err != nil {
 		h.p.Logger.Warn("websocket origin refused", "client_ip", info.IPString(), "reason", err.Error())
 		h.p.WriteError(w, http.StatusForbidden, CodeOriginRefused, "origin not allowed")
 		return

@@ -1,16 +1,26 @@
-package realtime
+package clientinfo
 
 import (
+	"errors"
 	"net/url"
 	"slices"
 	"strings"
 )
 
+// Origin check failures.
+var (
+	ErrOriginMissing    = errors.New("origin header missing")
+	ErrOriginMalformed  = errors.New("origin is not https://host[:port]")
+	ErrOriginNotAllowed = errors.New("origin host is not an app host")
+	ErrOriginCrossSite  = errors.New("origin does not match the requested host")
+)
+
 // CheckOrigin accepts only a browser page served by one of our apps over
 // HTTPS, and only when it talks to its own host: the Origin must be
 // https://<app host>[:port] and its host[:port] must equal effectiveHost
-// (X-Forwarded-Host from the edge, else Host). Cross-site WebSocket
-// hijacking is the hole this closes.
+// (X-Forwarded-Host from the edge, else Host). It closes cross-site
+// WebSocket hijacking and cross-site request forgery on cookie-authenticated
+// requests alike.
 func CheckOrigin(origin, effectiveHost string, appHosts []string) error {
 	if origin == "" {
 		return ErrOriginMissing

@@ -1,0 +1,106 @@
+// Package authz is the one place that decides who may do what. Every API
+// operation names the permission it needs; the router asks Allowed before
+// the handler runs, and handlers ask the object-level questions (may this
+// doctor see this queue?) through the functions here. Anything not granted
+// below is refused.
+package authz
+
+import (
+	"errors"
+	"slices"
+)
+
+// Role is a staff role, or a participant's role in one consultation.
+type Role string
+
+// Staff roles (accounts) and participant roles (invite-based, scoped to one
+// consultation).
+const (
+	RoleAdmin     Role = "admin"
+	RoleDoctor    Role = "doctor"
+	RoleNurse     Role = "nurse"
+	RoleScheduler Role = "scheduler"
+
+	RolePatient     Role = "patient"
+	RoleGuest       Role = "guest"
+	RoleInterpreter Role = "interpreter"
+	RoleExpert      Role = "expert"
+)
+
+// StaffRoles are the roles an account can have.
+var StaffRoles = []Role{RoleAdmin, RoleDoctor, RoleNurse, RoleScheduler}
+
+// AllRoles are every role a caller can have.
+var AllRoles = []Role{RoleAdmin, RoleDoctor, RoleNurse, RoleScheduler, RolePatient, RoleGuest, RoleInterpreter, RoleExpert}
+
+// Permission names one kind of action.
+type Permission string
+
+// Permissions. A new operation adds its permission here and to policy.
+const (
+	// Self: one's own account (profile, password, factors, sessions).
+	PermSelf Permission = "self"
+	// Users: list, create, change, disable users; approve nurses; reset
+	// a user's second factor.
+	PermUsersManage Permission = "users.manage"
+	// API keys: create and revoke.
+	PermAPIKeysManage Permission = "api_keys.manage"
+	// Audit: read the trail and verify the chain.
+	PermAuditRead Permission = "audit.read"
+)
+
+// policy grants permissions to roles. Deny by default: a permission or role
+// missing here is refused.
+var policy = map[Permission][]Role{
+	PermSelf:          {RoleAdmin, RoleDoctor, RoleNurse},
+	PermUsersManage:   {RoleAdmin},
+	PermAPIKeysManage: {RoleAdmin},
+	PermAuditRead:     {RoleAdmin},
+}
+
+// ErrForbidden is the refusal of an authenticated caller.
+var ErrForbidden = errors.New("forbidden")
+
+// Allowed reports whether role may act under perm.
+func Allowed(role Role, perm Permission) bool {
+	return slices.Contains(policy[perm], role)
+}
+
+// Known reports whether perm exists in the policy, so a typo in an
+// operation is caught at start rather than silently refusing everyone.
+func Known(perm Permission) bool {
+	_, ok := policy[perm]
+	return ok
+}
+
+// Principal is an authenticated caller.
+type Principal struct {
+	// Kind is "user" (a staff session), "api_key" or "participant".
+	Kind string
+	// ID is the user id, API key id or participant id.
+	ID string
+	// UserID is the account behind a session or an API key.
+	UserID string
+	// Role is the caller's role (an API key's scope for keys).
+	Role Role
+	// AllQueues is true for staff who see every queue.
+	AllQueues bool
+	// QueueIDs are the queues a staff member belongs to.
+	QueueIDs []string
+}
+
+// CanSeeQueue is the object-level rule for queues: admins see every queue;
+// doctors and nurses see every queue when they have "all queues", else
+// only their own; participants and API keys see none.
+func CanSeeQueue(p Principal, queueID string) bool {
+	switch {
+	case p.Kind != "user":
+		return false
+	case p.Role == RoleAdmin:
+		return true
+	case p.Role == RoleDoctor || p.Role == RoleNurse:
+		return p.AllQueues || slices.Contains(p.QueueIDs, queueID)
+	default:
+		return false
+	}
+}

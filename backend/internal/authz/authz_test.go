@@ -1,0 +1,59 @@
+package authz
+
+import "testing"
+
+// expected is written out independently of policy: a change to who may do
+// what must change both, on purpose.
+var expected = map[Permission]map[Role]bool{
+	PermSelf:          {RoleAdmin: true, RoleDoctor: true, RoleNurse: true},
+	PermUsersManage:   {RoleAdmin: true},
+	PermAPIKeysManage: {RoleAdmin: true},
+	PermAuditRead:     {RoleAdmin: true},
+}
+
+func TestPolicyMatrix(t *testing.T) {
+	for perm := range policy {
+		if _, ok := expected[perm]; !ok {
+			t.Errorf("permission %q has no expected row", perm)
+		}
+	}
+	for perm, roles := range expected {
+		for _, role := range AllRoles {
+			if got := Allowed(role, perm); got != roles[role] {
+				t.Errorf("Allowed(%s, %s) = %v, want %v", role, perm, got, roles[role])
+			}
+		}
+	}
+}
+
+func TestDenyByDefault(t *testing.T) {
+	if Allowed(RoleAdmin, Permission("no.such.permission")) {
+		t.Fatal("an unknown permission was granted")
+	}
+	if Allowed(Role("root"), PermUsersManage) {
+		t.Fatal("an unknown role was granted")
+	}
+	if Known("no.such.permission") || !Known(PermSelf) {
+		t.Fatal("Known is wrong")
+	}
+}
+
+func TestCanSeeQueue(t *testing.T) {
+	for _, tc := range []struct {
+		p    Principal
+		want bool
+	}{
+		{Principal{Kind: "user", Role: RoleAdmin}, true},
+		{Principal{Kind: "user", Role: RoleDoctor, AllQueues: true}, true},
+		{Principal{Kind: "user", Role: RoleDoctor, QueueIDs: []string{"q1"}}, true},
+		{Principal{Kind: "user", Role: RoleDoctor, QueueIDs: []string{"q2"}}, false},
+		{Principal{Kind: "user", Role: RoleNurse}, false},
+		{Principal{Kind: "user", Role: RoleScheduler, AllQueues: true}, false},
+		{Principal{Kind: "participant", Role: RolePatient, QueueIDs: []string{"q1"}}, false},
+		{Principal{Kind: "api_key", Role: RoleAdmin}, false},
+	} {
+		if got := CanSeeQueue(tc.p, "q1"); got != tc.want {
+			t.Errorf("CanSeeQueue(%+v) = %v, want %v", tc.p, got, tc.want)
+		}
+	}
+}

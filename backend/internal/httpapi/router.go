@@ -1,0 +1,112 @@
+package httpapi
+
+import (
+	"fmt"
+	"net/http"
+	"reflect"
+	"regexp"
+	"slices"
+	"strings"
+
+	"github.com/hcw-home/hcw/backend/internal/authz"
+)
+
+// Auth says how an operation authenticates. The OpenAPI document declares
+// it, and the authorisation layer enforces it.
+type Auth string
+
+// Authentication schemes.
+const (
+	AuthNone    Auth = "none"    // public: health, version, sign-in steps
+	AuthSession Auth = "session" // the __Host- session cookie
+	AuthAPIKey  Auth = "api_key" // Authorization: Bearer hcw_...
+	AuthAny     Auth = "any"     // session or API key
+)
+
+// Operation documents one route. Registering a route and documenting it
+// are the same act, so the OpenAPI document cannot drift from the routes.
+type Operation struct {
+	// Method and Path form the ServeMux pattern; Path may hold {name}
+	// wildcards, which become OpenAPI path parameters.
+	Method, Path string
+	// ID is the OpenAPI operationId (camelCase, unique).
+	ID string
+	// Summary is one line for humans.
+	Summary string
+	// Tags group operations in the document.
+	Tags []string
+	// Auth is how the caller authenticates.
+	Auth Auth
+	// Permission is what the caller's role must be granted (package
+	// authz). Required unless Auth is AuthNone.
+	Permission authz.Permission
+	// PartialSession lets a session that has passed the password step only
+	// call the operation (completing or enrolling the second factor).
+	PartialSession bool
+	// Request is a value of the JSON request body's type (nil: no body).
+	Request any
+	// Response is a value of the JSON response body's type (nil: empty).
+	Response any
+	// Status is the success status (default 200).
+	Status int
+	// Errors lists the error statuses the operation may answer with
+	// (always in the error shape).
+	Errors []int
+	// MaxBody bounds the request body in bytes (default DefaultMaxBody).
+	MaxBody int64
+}
+
+// DefaultMaxBody is the request body limit of an operation that sets none.
+const DefaultMaxBody = 64 << 10
+
+var operationID = regexp.MustCompile(`^[a-z][A-Za-z0-9]*$`)
+
+// Router registers the API's documented operations on a ServeMux.
+type Router struct {
+	mux *http.ServeMux
+	ops []Operation
+	// wrap decorates every documented handler (write deadline, metrics).
+	wrap func(op Operation, h http.Handler) http.Handler
+}
+
+// Handle registers h for op. It panics on an incomplete or duplicate
+// operation: that is a programming error, caught by the first test.
+func (rt *Router) Handle(op Operation, h http.Handler) {
+	if op.Method == "" || !strings.HasPrefix(op.Path, "/") || !operationID.MatchString(op.ID) || op.Summary == "" || op.Auth == "" {
+		panic(fmt.Sprintf("httpapi: incomplete operation %+v", op))
+	}
+	if op.Auth != AuthNone && !authz.Known(op.Permission) {
+		panic(fmt.Sprintf("httpapi: operation %s needs a known permission, not %q", op.ID, op.Permission))
+	}
+	for _, o := range rt.ops {
+		if o.ID == op.ID || (o.Method == op.Method && o.Path == op.Path) {
+			panic(fmt.Sprintf("httpapi: duplicate operation %s %s (%s)", op.Method, op.Path, op.ID))
+		}
+	}
+	if op.Status == 0 {
+		op.Status = http.StatusOK
+	}
+	if op.MaxBody == 0 {
+		op.MaxBody = DefaultMaxBody
+	}
+	slices.Sort(op.Errors)
+	rt.ops = append(rt.ops, op)
+	rt.mux.Handle(op.Pattern(), rt.wrap(op, h))
+}
+
+// HandleFunc is Handle for a function.
+func (rt *Router) HandleFunc(op Operation, h http.HandlerFunc) { rt.Handle(op, h) }
+
+// Operations returns the registered operations in registration order.
+func (rt *Router) Operations() []Operation { return slices.Clone(rt.ops) }
+
+// Pattern is the ServeMux pattern of the operation.
+func (op Operation) Pattern() string { return op.Method + " " + op.Path }
+
+// bodyType is the reflect type of a documented body, nil for none.
+func bodyType(v any) reflect.Type {
+	if v == nil {
+		return nil
+	}
+	return reflect.TypeOf(v)
+}
