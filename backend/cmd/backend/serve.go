@@ -8,14 +8,24 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"sync/atomic"
 	"syscall"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/hcw-home/hcw/backend/internal/account"
+	"github.com/hcw-home/hcw/backend/internal/audit"
+	"github.com/hcw-home/hcw/backend/internal/authz"
 	"github.com/hcw-home/hcw/backend/internal/clientinfo"
 	"github.com/hcw-home/hcw/backend/internal/config"
 	"github.com/hcw-home/hcw/backend/internal/database"
 	"github.com/hcw-home/hcw/backend/internal/httpapi"
+	"github.com/hcw-home/hcw/backend/internal/mail"
 	"github.com/hcw-home/hcw/backend/internal/realtime"
+	"github.com/hcw-home/hcw/backend/internal/sealed"
+	"github.com/hcw-home/hcw/backend/internal/signin"
+	"github.com/hcw-home/hcw/backend/internal/staffapi"
 	"github.com/hcw-home/hcw/backend/internal/version"
 )
 
@@ -27,11 +37,15 @@ func serve() error {
 	logger := slog.New(slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{Level: cfg.LogLevel}))
 	slog.SetDefault(logger)
 	logger.Info("starting", "version", version.Version, "commit", version.Commit, "listen", cfg.HTTPListen)
-	// Built at start so that mail being off, or a relay setting the sender
-	// refuses, shows in the first lines of the log. The invitation service
-	// will take this sender when it lands.
-	if _, err := newMailSender(cfg, logger); err != nil {
+	// Built at start so that mail being off, or a bad relay setting, shows
+	// in the first lines of the log.
+	sender, err := newMailSender(cfg, logger)
+	if err != nil {
 		return err
+	}
+	keyring, err := sealed.NewKeyring(cfg.DataKey)
+	if err != nil {
+		return fmt.Errorf("data key: %w", err)
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
@@ -48,23 +62,19 @@ func serve() error {
 		return err
 	}
 	// Liveness answers at once; readiness waits for the database and the
-	// migrations, so compose dependants start only after both.
+	// migrations, so compose dependants start only after both. Until then
+	// the API answers from a boot handler that has the probes and nothing
+	// that needs the database.
 	readiness := database.NewReadiness(migrations)
-
 	hub := realtime.NewHub()
 	metrics := httpapi.NewMetrics()
-	handler, _ := httpapi.NewHandler(httpapi.Params{
-		Logger:   logger,
-		Edge:     edge,
-		Ready:    readiness.Check,
-		AppHosts: cfg.AppHosts(),
-		Metrics:  metrics,
-		Realtime: realtime.NewHandler(realtime.Params{
-			Logger: logger, Hub: hub, AppHosts: cfg.AppHosts(), WriteError: httpapi.WriteError,
-		}),
-	})
+	base := httpapi.Params{Logger: logger, Edge: edge, Ready: readiness.Check, AppHosts: cfg.AppHosts(), Metrics: metrics}
+	boot, _ := httpapi.NewHandler(base)
+	var current atomic.Pointer[http.Handler]
+	current.Store(&boot)
+
 	srv := &http.Server{
-		Handler:           handler,
+		Handler:           http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { (*current.Load()).ServeHTTP(w, r) }),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    64 << 10,
@@ -96,6 +106,12 @@ func serve() error {
 		shutdown(srv, hub, cfg.ShutdownTimeout, logger)
 		return err
 	}
+	full, err := apiHandler(cfg, base, pool, keyring, sender, hub, metrics, logger)
+	if err != nil {
+		shutdown(srv, hub, cfg.ShutdownTimeout, logger)
+		return err
+	}
+	current.Store(&full)
 	readiness.SetPool(pool)
 	metrics.RegisterPool(pool)
 	logger.Info("ready")
@@ -109,6 +125,49 @@ func serve() error {
 	shutdown(srv, hub, cfg.ShutdownTimeout, logger)
 	logger.Info("stopped")
 	return nil
+}
+
+// apiHandler builds the services on the database and the handler with
+// every route.
+func apiHandler(cfg *config.Options, base httpapi.Params, pool *pgxpool.Pool, keyring *sealed.Keyring,
+	sender mail.Sender, hub *realtime.Hub, metrics *httpapi.Metrics, logger *slog.Logger) (http.Handler, error) {
+	auditStore := audit.NewStore(pool)
+	accounts := account.NewStore(account.Params{Pool: pool, Keys: keyring, Audit: auditStore})
+	signIn, err := signin.New(signin.Params{
+		Pool: pool, Accounts: staffapi.Accounts(accounts), Audit: auditStore, Keyring: keyring,
+		// Sessions that end take their sockets with them, within seconds.
+		OnRevoke: func(userID string) { go hub.CloseUser(userID) },
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sign-in: %w", err)
+	}
+	staff := staffapi.New(staffapi.Params{
+		Accounts: accounts, SignIn: signIn, Audit: auditStore, Mail: sender, Logger: logger,
+		DoctorHost: cfg.DoctorHost, AdminHost: cfg.AdminHost, Metrics: metrics,
+	})
+	auth := staff.Authenticator()
+	p := base
+	p.Auth = auth
+	p.Mount = []func(*httpapi.Router){staff.Mount}
+	p.Realtime = realtime.NewHandler(realtime.Params{
+		Logger: logger, Hub: hub, AppHosts: cfg.AppHosts(), WriteError: httpapi.WriteError,
+		Authenticate: func(r *http.Request) (authz.Principal, error) {
+			token := httpapi.SessionTokenFrom(r)
+			if token == "" {
+				return authz.Principal{}, httpapi.ErrNoCredentials
+			}
+			principal, partial, err := auth.Session(r.Context(), token)
+			if err != nil {
+				return authz.Principal{}, err
+			}
+			if partial {
+				return authz.Principal{}, httpapi.ErrSecondFactorPending
+			}
+			return principal, nil
+		},
+	})
+	h, _ := httpapi.NewHandler(p)
+	return h, nil
 }
 
 // shutdown stops accepting, closes sockets with 1001 and drains requests,

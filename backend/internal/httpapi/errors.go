@@ -37,3 +37,6 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
 }
+
+// WriteJSON writes v with status in the API's conventions (JSON, no-store).
+func WriteJSON(w http.ResponseWriter, status int, v any) { writeJSON(w, status, v) }

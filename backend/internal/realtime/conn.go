@@ -13,6 +13,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/hcw-home/hcw/backend/internal/authz"
 	"github.com/hcw-home/hcw/backend/internal/clientinfo"
 	"github.com/hcw-home/hcw/backend/internal/version"
 )
@@ -39,8 +40,10 @@ const (
 const (
 	CodeUnknownType    = "unknown_type"
 	CodeInvalidMessage = "invalid_message"
-	// CodeOriginRefused is the HTTP error code of a refused handshake.
-	CodeOriginRefused = "origin_refused"
+	// CodeOriginRefused and CodeUnauthenticated are the HTTP error codes
+	// of a refused handshake.
+	CodeOriginRefused   = "origin_refused"
+	CodeUnauthenticated = "unauthenticated"
 )
 
 // Envelope is every message in both directions.
@@ -67,6 +70,10 @@ type Params struct {
 	AppHosts []string
 	// WriteError answers a refused handshake.
 	WriteError ErrorWriter
+	// Authenticate resolves the caller from the request (the session
+	// cookie). A refused caller gets 401 before any upgrade. Nil accepts
+	// everyone (tests of the protocol alone).
+	Authenticate func(r *http.Request) (authz.Principal, error)
 	// PingInterval and PingTimeout default to 20 s and 10 s.
 	PingInterval, PingTimeout time.Duration
 }
@@ -92,9 +99,11 @@ func NewHandler(p Params) *Handler {
 type Conn struct {
 	// ID is unique within the process, for logs.
 	ID uint64
-	// Client is who connected.
+	// Client is where the socket comes from.
 	Client clientinfo.Info
-	ws     *websocket.Conn
+	// Principal is who it belongs to.
+	Principal authz.Principal
+	ws        *websocket.Conn
 }
 
 func (c *Conn) close(code websocket.StatusCode, reason string) {
@@ -111,6 +120,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.p.WriteError(w, http.StatusForbidden, CodeOriginRefused, "origin not allowed")
 		return
 	}
+	var principal authz.Principal
+	if h.p.Authenticate != nil {
+		p, err := h.p.Authenticate(r)
+		if err != nil {
+			h.p.WriteError(w, http.StatusUnauthorized, CodeUnauthenticated, "sign in first")
+			return
+		}
+		principal = p
+	}
 	// Our check above is stricter than the library's (which compares with
 	// r.Host, the edge-internal name behind a proxy), so skip the latter.
 	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
@@ -119,7 +137,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ws.SetReadLimit(ReadLimit)
-	c := &Conn{ID: h.nextID.Add(1), Client: info, ws: ws}
+	c := &Conn{ID: h.nextID.Add(1), Client: info, Principal: principal, ws: ws}
 	if !h.p.Hub.add(c) {
 		_ = ws.Close(websocket.StatusGoingAway, "server shutting down")
 		return

@@ -65,6 +65,13 @@ func (h *Hub) CloseWhere(match func(*Conn) bool, code websocket.StatusCode, reas
 	wg.Wait()
 }
 
+// CloseUser closes every socket of a user with 1008 (policy violation):
+// their sessions ended (sign-out everywhere, account disabled, factor
+// reset), so their sockets must not outlive them.
+func (h *Hub) CloseUser(userID string) {
+	h.CloseWhere(func(c *Conn) bool { return c.Principal.UserID == userID }, websocket.StatusPolicyViolation, "session ended")
+}
+
 // Shutdown refuses new sockets and closes the open ones with 1001 going
 // away. It returns when their handlers have finished.
 func (h *Hub) Shutdown() {

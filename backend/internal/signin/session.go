@@ -35,6 +35,8 @@ const (
 	ReasonSignOutEverywhere = "sign_out_everywhere"
 	ReasonUserDisabled      = "user_disabled"
 	ReasonFactorReset       = "factor_reset"
+	ReasonPasswordChanged   = "password_changed"
+	ReasonPrivilegeChanged  = "privilege_changed"
 )
 
 // tokenBytes is the token's entropy: 256 bits.
