@@ -45,6 +45,7 @@ func TestDataSurvivesRestart(t *testing.T) {
 	if testing.Short() {
 		t.Skip("restarts the stack")
 	}
+	adminSession(t) // before the restart
 	marker := fmt.Sprintf("marker-%d", time.Now().UnixNano())
 	psql(t, "CREATE TABLE IF NOT EXISTS e2e_marker (v text PRIMARY KEY)")
 	psql(t, "INSERT INTO e2e_marker VALUES ('"+marker+"')")
@@ -84,9 +85,10 @@ func TestDataSurvivesRestart(t *testing.T) {
 		t.Fatal("the database password was regenerated on restart")
 	}
 	// The backend is ready again (it reached the database with the kept
-	// password): a WebSocket gets its hello through the edge.
+	// password), and the admin's session, a row in the database, survived:
+	// a WebSocket with it gets through the edge.
 	eventually(t, time.Minute, func() error {
-		conn, _, err := dialWS(t, "doctor.localhost", "https://doctor.localhost:"+stack.httpsPort(t), "hcw-e2e-restart")
+		conn, _, err := dialWSWithCookie(t, "admin.localhost", adminSession(t))
 		if err != nil {
 			return err
 		}

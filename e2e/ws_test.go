@@ -30,12 +30,15 @@ func wsClient(t testing.TB) *http.Client {
 	}}
 }
 
-func dialWS(t testing.TB, host, origin, userAgent string) (*websocket.Conn, *http.Response, error) {
+func dialWS(t testing.TB, host, origin, userAgent string, cookies ...*http.Cookie) (*websocket.Conn, *http.Response, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	h := http.Header{}
 	h.Set("Origin", origin)
 	h.Set("User-Agent", userAgent)
+	for _, c := range cookies {
+		h.Add("Cookie", c.String())
+	}
 	// A client-supplied X-Forwarded-For must not survive the edge.
 	h.Set("X-Forwarded-For", "203.0.113.66")
 	return websocket.Dial(ctx, "wss://"+host+":"+stack.httpsPort(t)+"/ws", &websocket.DialOptions{
@@ -44,10 +47,26 @@ func dialWS(t testing.TB, host, origin, userAgent string) (*websocket.Conn, *htt
 	})
 }
 
+// dialWSWithCookie opens the app's socket as a signed-in page does.
+func dialWSWithCookie(t testing.TB, host string, cookie *http.Cookie) (*websocket.Conn, *http.Response, error) {
+	return dialWS(t, host, "https://"+host+":"+stack.httpsPort(t), "hcw-e2e", cookie)
+}
+
+func TestWebSocketWithoutSessionRefused(t *testing.T) {
+	conn, resp, err := dialWS(t, "doctor.localhost", "https://doctor.localhost:"+stack.httpsPort(t), "hcw-e2e-anon")
+	if err == nil {
+		conn.CloseNow()
+		t.Fatal("a socket without a session was accepted")
+	}
+	if resp == nil || resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("want 401, got %v (%v)", resp, err)
+	}
+}
+
 func TestWebSocketThroughEdgeReachesBackend(t *testing.T) {
 	ua := fmt.Sprintf("hcw-e2e-ws/%d", time.Now().UnixNano())
-	origin := "https://doctor.localhost:" + stack.httpsPort(t)
-	conn, _, err := dialWS(t, "doctor.localhost", origin, ua)
+	origin := "https://admin.localhost:" + stack.httpsPort(t)
+	conn, _, err := dialWS(t, "admin.localhost", origin, ua, adminSession(t))
 	if err != nil {
 		t.Fatalf("dial: %v", err)
 	}
