@@ -27,8 +27,9 @@ test: test-go test-web e2e
 
 test-go:
 	@for m in $(MODULES); do \
-		echo "== go vet + go test -race: $$m"; \
-		(cd $$m && go vet ./... && go test -race -count=1 ./...); \
+		echo "== gofmt + go vet + go test -race: $$m"; \
+		(cd $$m && unformatted=$$(gofmt -l .) && test -z "$$unformatted" || { echo "gofmt needed: $$unformatted"; exit 1; }; \
+			go vet ./... && go test -race -count=1 ./...); \
 	done
 	@echo "== go vet: e2e"; cd e2e && go vet ./...
 
