@@ -51,7 +51,7 @@ func adminCmd(args []string) int {
 	logger := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	pool, err := database.Open(ctx, database.OpenParams{Config: cfg.Database, Logger: logger, Wait: auditDBWait})
+	pool, err := database.Open(ctx, database.OpenParams{Config: cfg.Database, Logger: logger, Wait: cliDBWait})
 	if err == nil {
 		defer pool.Close()
 		// The first administrator may be created before the service ever
@@ -62,7 +62,7 @@ func adminCmd(args []string) int {
 		fmt.Fprintf(os.Stderr, "admin create: %v\n", err)
 		return 1
 	}
-	keys, err := sealed.NewKeyring(cfg.DataKey)
+	keys, err := sealed.NewKeyring(cfg.DataKey, cfg.PreviousDataKeys...)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "admin create: %v\n", err)
 		return 1

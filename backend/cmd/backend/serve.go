@@ -43,7 +43,7 @@ func serve() error {
 	if err != nil {
 		return err
 	}
-	keyring, err := sealed.NewKeyring(cfg.DataKey)
+	keyring, err := sealed.NewKeyring(cfg.DataKey, cfg.PreviousDataKeys...)
 	if err != nil {
 		return fmt.Errorf("data key: %w", err)
 	}
@@ -135,6 +135,9 @@ func apiHandler(cfg *config.Options, base httpapi.Params, pool *pgxpool.Pool, ke
 	accounts := account.NewStore(account.Params{Pool: pool, Keys: keyring, Audit: auditStore})
 	signIn, err := signin.New(signin.Params{
 		Pool: pool, Accounts: staffapi.Accounts(accounts), Audit: auditStore, Keyring: keyring,
+		IdleTimeout: cfg.SessionIdleTimeout, AbsoluteLifetime: cfg.SessionLifetime,
+		// Passkeys bind to the staff apps' hosts, never the patient host.
+		PasskeyHosts: []string{cfg.DoctorHost, cfg.AdminHost},
 		// Sessions that end take their sockets with them, within seconds.
 		OnRevoke: func(userID string) { go hub.CloseUser(userID) },
 	})

@@ -170,10 +170,13 @@ func (s *Store) record(ctx context.Context, tx pgx.Tx, actor Actor, action, obje
 	})
 }
 
-func sealedAAD(column, id string) []byte { return []byte("users." + column + ":" + id) }
+// SealedAAD is the additional data that binds a sealed users column
+// (first_name, last_name, phone: the name without _sealed) to the row id,
+// so a value copied to another row or column does not open.
+func SealedAAD(column, id string) []byte { return []byte("users." + column + ":" + id) }
 
 func (s *Store) seal(column, id, value string) []byte {
-	b, err := s.keys.Seal([]byte(value), sealedAAD(column, id))
+	b, err := s.keys.Seal([]byte(value), SealedAAD(column, id))
 	if err != nil {
 		panic(err) // Seal has no failure mode with a valid keyring
 	}
@@ -184,7 +187,7 @@ func (s *Store) open(column, id string, b []byte) (string, error) {
 	if b == nil {
 		return "", nil
 	}
-	plain, err := s.keys.Open(b, sealedAAD(column, id))
+	plain, err := s.keys.Open(b, SealedAAD(column, id))
 	if err != nil {
 		return "", fmt.Errorf("open users.%s of %s: %w", column, id, err)
 	}

@@ -43,6 +43,7 @@ const (
 	ActionAPIKeyCreated  = "api_key.created"
 	ActionAPIKeyRevoked  = "api_key.revoked"
 	ActionAuditVerified  = "audit.verified"
+	ActionKeysRotated    = "keys.rotated"
 )
 
 // Event is one audit record as the caller describes it. Empty strings are

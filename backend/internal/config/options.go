@@ -44,6 +44,8 @@ const (
 	EnvShutdownTimeout  = "HCW_SHUTDOWN_TIMEOUT"
 	EnvDataKey          = "HCW_DATA_KEY"
 	EnvMetricsListen    = "HCW_METRICS_LISTEN"
+	EnvSessionIdle      = "HCW_SESSION_IDLE_TIMEOUT"
+	EnvSessionLifetime  = "HCW_SESSION_LIFETIME"
 )
 
 // Defaults for the variables that have a fixed one.
@@ -60,6 +62,8 @@ const (
 	DefaultLogLevel         = "info"
 	DefaultShutdownTimeout  = 15 * time.Second
 	DefaultMetricsListen    = ":9090"
+	DefaultSessionIdle      = 30 * time.Minute
+	DefaultSessionLifetime  = 12 * time.Hour
 )
 
 // HCW_AUDIT_RETENTION_DAYS: how long audit rows are kept, independently of
@@ -112,6 +116,10 @@ type Options struct {
 	// retention purge may delete them.
 	AuditRetentionDays int
 
+	// SessionIdleTimeout ends a staff session unused for that long;
+	// SessionLifetime ends it that long after sign-in, used or not.
+	SessionIdleTimeout, SessionLifetime time.Duration
+
 	// MetricsListen is the internal address of the Prometheus metrics
 	// server; "off" disables it. Never published through the edge.
 	MetricsListen string
@@ -119,6 +127,9 @@ type Options struct {
 	// DataKey encrypts health data at rest (package sealed). It is
 	// required: the service never stores health data in plaintext.
 	DataKey *sealed.Key
+	// PreviousDataKeys are older data keys (HCW_DATA_KEYS_PREVIOUS) that
+	// only open what they sealed, until `backend keys rotate` re-seals it.
+	PreviousDataKeys []*sealed.Key
 
 	// SMTP configures outgoing mail (HCW_SMTP_*, smtp.go); an empty Host
 	// means mail is off.
@@ -290,8 +301,20 @@ func Parse(lookup LookupFunc) (*Options, error) {
 	if o.DataKey, err = p.dataKey(); err != nil {
 		return nil, err
 	}
+	if o.PreviousDataKeys, err = p.previousDataKeys(); err != nil {
+		return nil, err
+	}
 	if o.SMTP, err = p.smtp(); err != nil {
 		return nil, err
+	}
+	if o.SessionIdleTimeout, err = p.positiveDuration(EnvSessionIdle, DefaultSessionIdle); err != nil {
+		return nil, err
+	}
+	if o.SessionLifetime, err = p.positiveDuration(EnvSessionLifetime, DefaultSessionLifetime); err != nil {
+		return nil, err
+	}
+	if o.SessionIdleTimeout > o.SessionLifetime {
+		return nil, invalidf("%s (%s) is longer than %s (%s)", EnvSessionIdle, o.SessionIdleTimeout, EnvSessionLifetime, o.SessionLifetime)
 	}
 	if o.MetricsListen = p.get(EnvMetricsListen); o.MetricsListen == "" {
 		o.MetricsListen = DefaultMetricsListen

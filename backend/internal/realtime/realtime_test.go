@@ -3,6 +3,7 @@ package realtime_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -17,6 +18,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/hcw-home/hcw/backend/internal/authz"
 	"github.com/hcw-home/hcw/backend/internal/clientinfo"
 	"github.com/hcw-home/hcw/backend/internal/httpapi"
 	"github.com/hcw-home/hcw/backend/internal/realtime"
@@ -236,4 +238,49 @@ func TestEdgeForwardedHostAccepted(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(func() { c.CloseNow() })
 	assert.Equal(t, "hello", read(t, c)["type"])
+}
+
+// TestAuthenticatedSocketsAndCloseUser: a refused caller gets 401 before
+// any upgrade; CloseUser closes that user's sockets with 1008 and leaves
+// the others open.
+func TestAuthenticatedSocketsAndCloseUser(t *testing.T) {
+	f := newFixture(t, realtime.Params{Authenticate: func(r *http.Request) (authz.Principal, error) {
+		switch r.Header.Get("X-Test-User") {
+		case "alice", "bob":
+			return authz.Principal{Kind: "user", UserID: r.Header.Get("X-Test-User")}, nil
+		}
+		return authz.Principal{}, errors.New("no session")
+	}})
+	host := "doctor.example.org:" + f.port
+	dialAs := func(user string) (*websocket.Conn, *http.Response, error) {
+		h := http.Header{"Origin": {"https://" + host}, "X-Test-User": {user}}
+		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+		defer cancel()
+		c, resp, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(f.srv.URL, "http")+"/ws", &websocket.DialOptions{Host: host, HTTPHeader: h})
+		if c != nil {
+			t.Cleanup(func() { c.CloseNow() })
+		}
+		return c, resp, err
+	}
+	_, resp, err := dialAs("mallory")
+	require.Error(t, err)
+	require.NotNil(t, resp)
+	assert.Equal(t, http.StatusUnauthorized, resp.StatusCode)
+
+	alice, _, err := dialAs("alice")
+	require.NoError(t, err)
+	bob, _, err := dialAs("bob")
+	require.NoError(t, err)
+	read(t, alice) // hello
+	read(t, bob)
+	require.Eventually(t, func() bool { return f.hub.Len() == 2 }, 2*time.Second, 10*time.Millisecond)
+
+	go f.hub.CloseUser("alice")
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	_, _, err = alice.Read(ctx)
+	assert.Equal(t, websocket.StatusPolicyViolation, websocket.CloseStatus(err))
+	require.Eventually(t, func() bool { return f.hub.Len() == 1 }, 5*time.Second, 10*time.Millisecond)
+	send(t, bob, `{"type":"ping","id":"1"}`)
+	assert.Equal(t, "pong", read(t, bob)["type"])
 }

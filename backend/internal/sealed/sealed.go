@@ -17,7 +17,8 @@
 // A Keyring holds one primary key, used for every new seal, and any number
 // of older keys that are only used to open. To rotate, start with the new
 // key as primary and the old one as older, re-seal what was sealed with the
-// old key, then drop it.
+// old key (`backend keys rotate`, package keyrotation; KeyIDOf tells which
+// key sealed a value), then drop it.
 //
 // # Value format (Seal, Open)
 //
@@ -228,4 +229,20 @@ func (r *Keyring) Open(ciphertext, aad []byte) ([]byte, error) {
 
 func valueAAD(header, aad []byte) []byte {
 	return bytes.Join([][]byte{header, aad}, nil)
+}
+
+// KeyIDOf returns the ID of the key that sealed a value (Seal) or a stream
+// (SealStream), read from its header. It does not authenticate anything:
+// the header may lie, and only Open or OpenStream prove it. Rotation uses it
+// to skip values already sealed with the primary key.
+func KeyIDOf(sealedData []byte) (KeyID, error) {
+	if len(sealedData) == 0 {
+		return KeyID{}, ErrFormat
+	}
+	switch f := sealedData[0]; {
+	case f == formatValue && len(sealedData) >= ValueOverhead,
+		f == formatStream && len(sealedData) >= streamHeader:
+		return KeyID(sealedData[1:valueHeaderSize]), nil
+	}
+	return KeyID{}, ErrFormat
 }

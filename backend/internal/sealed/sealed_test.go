@@ -265,3 +265,49 @@ func TestConcurrentUse(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+func TestKeyIDOf(t *testing.T) {
+	a, b := testKey(t, 1), testKey(t, 2)
+	older := testRing(t, a)
+	r := testRing(t, b, a)
+	aad := []byte("users.first_name:1")
+
+	fromA, err := older.Seal([]byte(marker), aad)
+	require.NoError(t, err)
+	fromB, err := r.Seal(nil, aad)
+	require.NoError(t, err)
+	stream := sealStreamBytes(t, r, []byte(marker), aad, ChunkSize, 100)
+
+	for _, tc := range []struct {
+		name string
+		in   []byte
+		want KeyID
+	}{
+		{"value of the older key", fromA, a.ID()},
+		{"empty value of the primary", fromB, b.ID()},
+		{"stream", stream, b.ID()},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			id, err := KeyIDOf(tc.in)
+			require.NoError(t, err)
+			assert.Equal(t, tc.want, id)
+		})
+	}
+
+	for _, tc := range []struct {
+		name string
+		in   []byte
+	}{
+		{"nil", nil},
+		{"format byte only", []byte{formatValue}},
+		{"value too short", fromB[:ValueOverhead-1]},
+		{"stream header too short", stream[:streamHeader-1]},
+		{"unknown format", append([]byte{0x7f}, fromA[1:]...)},
+		{"plaintext", []byte(marker)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := KeyIDOf(tc.in)
+			require.ErrorIs(t, err, ErrFormat)
+		})
+	}
+}

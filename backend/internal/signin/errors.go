@@ -39,6 +39,32 @@ var (
 	// ErrWrongLevel means the operation needs a session at another level,
 	// e.g. completing the second factor on a session that is already full.
 	ErrWrongLevel = errors.New("session at the wrong level for this operation")
+	// ErrPasskeyHost means the request's host is not one that passkeys may
+	// be bound to (the doctor or the admin app host).
+	ErrPasskeyHost = errors.New("passkeys are not available on this host")
+	// ErrNoPendingCeremony means a passkey response came without options
+	// issued to this session in the last five minutes, or answered them
+	// already.
+	ErrNoPendingCeremony = errors.New("no pending passkey ceremony")
+	// ErrMalformedCredential means the passkey response is not a
+	// PublicKeyCredential in JSON form.
+	ErrMalformedCredential = errors.New("malformed passkey response")
+	// ErrInvalidPasskey means a well-formed passkey response did not verify:
+	// wrong challenge, origin or RP ID, unknown credential, bad signature,
+	// or a signature counter that did not grow.
+	ErrInvalidPasskey = errors.New("passkey refused")
+	// ErrPasskeyNotFound means the user has no passkey with that id.
+	ErrPasskeyNotFound = errors.New("passkey not found")
+	// ErrPasskeyExists means the credential is registered already.
+	ErrPasskeyExists = errors.New("passkey already registered")
+	// ErrPasskeyLimit means the user has MaxPasskeys passkeys.
+	ErrPasskeyLimit = errors.New("too many passkeys")
+	// ErrLastFactor means removing the factor would leave a doctor or an
+	// admin, who must have one, without any.
+	ErrLastFactor = errors.New("the last second factor cannot be removed")
+	// ErrInvalidPasskeyName means the label is empty, longer than 64
+	// characters or holds control characters.
+	ErrInvalidPasskeyName = errors.New("passkey name must be 1 to 64 printable characters")
 )
 
 // ThrottledError is ErrThrottled with the time to wait.

@@ -33,7 +33,8 @@ var recoveryEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)
 
 const (
 	sqlHasSecondFactor = `
-SELECT EXISTS (SELECT 1 FROM totp_factors WHERE user_id = $1 AND confirmed_at IS NOT NULL)`
+SELECT EXISTS (SELECT 1 FROM totp_factors WHERE user_id = $1 AND confirmed_at IS NOT NULL)
+    OR EXISTS (SELECT 1 FROM webauthn_credentials WHERE user_id = $1)`
 
 	// Replaces a pending enrolment, never a confirmed one.
 	sqlUpsertPendingTOTP = `
@@ -55,13 +56,23 @@ SELECT secret_sealed, confirmed_at, last_used_step FROM totp_factors WHERE user_
 UPDATE recovery_codes SET used_at = $3 WHERE user_id = $1 AND code_hash = $2 AND used_at IS NULL`
 )
 
-func secretAAD(userID string) []byte { return []byte("totp.secret:" + userID) }
+// TOTPSecretAAD is the additional data that binds a sealed TOTP secret
+// (totp_factors.secret_sealed) to its user.
+func TOTPSecretAAD(userID string) []byte { return []byte("totp.secret:" + userID) }
 
-// HasSecondFactor reports whether userID has a confirmed second factor.
-// (Passkeys, when they come, are one more EXISTS here.)
+// HasSecondFactor reports whether userID has a confirmed second factor: a
+// confirmed TOTP secret or at least one passkey.
 func (s *Service) HasSecondFactor(ctx context.Context, userID string) (bool, error) {
+	return s.hasSecondFactorWith(ctx, s.p.Pool, userID)
+}
+
+type rowQueryer interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+func (s *Service) hasSecondFactorWith(ctx context.Context, q rowQueryer, userID string) (bool, error) {
 	var ok bool
-	if err := s.p.Pool.QueryRow(ctx, sqlHasSecondFactor, userID).Scan(&ok); err != nil {
+	if err := q.QueryRow(ctx, sqlHasSecondFactor, userID).Scan(&ok); err != nil {
 		return false, fmt.Errorf("read second factor: %w", err)
 	}
 	return ok, nil
@@ -79,7 +90,7 @@ func (s *Service) BeginEnrolment(ctx context.Context, tok string) (totp.Enrolmen
 	if err != nil {
 		return totp.Enrolment{}, err
 	}
-	sealedSecret, err := s.p.Keyring.Seal([]byte(e.Secret), secretAAD(sess.User.ID))
+	sealedSecret, err := s.p.Keyring.Seal([]byte(e.Secret), TOTPSecretAAD(sess.User.ID))
 	if err != nil {
 		return totp.Enrolment{}, fmt.Errorf("seal totp secret: %w", err)
 	}
@@ -170,12 +181,15 @@ func (s *Service) ConfirmEnrolment(ctx context.Context, tok, code string, c Clie
 	return out, nil
 }
 
-// ResetFactor removes the user's TOTP secret and recovery codes (an admin
+// ResetFactor removes the user's TOTP secret, passkeys and recovery codes (an admin
 // action, e.g. a lost phone) and ends all their sessions, so that the next
 // sign-in goes through enrolment. actorID is the admin's user id.
 func (s *Service) ResetFactor(ctx context.Context, actorID, userID string) error {
 	err := pgx.BeginFunc(ctx, s.p.Pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, sqlDeleteTOTP, userID); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, sqlDeletePasskeys, userID); err != nil {
 			return err
 		}
 		if _, err := tx.Exec(ctx, sqlDeleteRecovery, userID); err != nil {
@@ -197,16 +211,27 @@ func (s *Service) ResetFactor(ctx context.Context, actorID, userID string) error
 }
 
 // verifyCode checks a TOTP code or a recovery code for a user with a
-// confirmed factor and consumes it. ErrInvalidCode when it does not match.
+// confirmed factor (TOTP or a passkey: recovery codes stand in for either)
+// and consumes it. ErrInvalidCode when it does not match.
 func (s *Service) verifyCode(ctx context.Context, tx pgx.Tx, userID, code string) error {
 	secret, confirmed, lastUsed, err := s.lockTOTP(ctx, tx, userID)
-	if err != nil {
+	if err != nil && !errors.Is(err, ErrNotEnrolled) {
 		return err
 	}
-	if !confirmed {
-		return ErrNotEnrolled
+	hasTOTP := err == nil && confirmed
+	if !hasTOTP {
+		enrolled, err := s.hasSecondFactorWith(ctx, tx, userID)
+		if err != nil {
+			return err
+		}
+		if !enrolled {
+			return ErrNotEnrolled
+		}
 	}
 	if _, perr := totp.ParseCode(code); perr == nil {
+		if !hasTOTP {
+			return ErrInvalidCode
+		}
 		step, err := s.matchTOTP(secret, code, lastUsed)
 		if err != nil {
 			return err
@@ -243,7 +268,7 @@ func (s *Service) lockTOTP(ctx context.Context, tx pgx.Tx, userID string) (secre
 	if err != nil {
 		return "", false, 0, fmt.Errorf("read totp factor: %w", err)
 	}
-	plain, err := s.p.Keyring.Open(sealedSecret, secretAAD(userID))
+	plain, err := s.p.Keyring.Open(sealedSecret, TOTPSecretAAD(userID))
 	if err != nil {
 		return "", false, 0, fmt.Errorf("open totp secret: %w", err)
 	}

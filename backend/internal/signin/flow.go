@@ -153,7 +153,9 @@ func (s *Service) auditBestEffort(ctx context.Context, e audit.Event) {
 // switches on them) and wraps anything else with the operation.
 func wrapSentinel(op string, err error) error {
 	for _, sentinel := range []error{ErrInvalidSession, ErrInvalidCode, ErrNotEnrolled,
-		ErrAlreadyEnrolled, ErrNoPendingEnrolment, ErrWrongLevel} {
+		ErrAlreadyEnrolled, ErrNoPendingEnrolment, ErrWrongLevel, ErrPasskeyHost, ErrNoPendingCeremony,
+		ErrMalformedCredential, ErrInvalidPasskey, ErrPasskeyNotFound, ErrPasskeyExists, ErrPasskeyLimit,
+		ErrLastFactor, ErrInvalidPasskeyName} {
 		if errors.Is(err, sentinel) {
 			return err
 		}

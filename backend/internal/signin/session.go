@@ -359,13 +359,16 @@ func (s *Service) notifyRevoke(userID string) {
 }
 
 // PurgeExpired deletes sessions past their absolute expiry or idle timeout,
-// revoked sessions older than a day, and throttle rows whose last failure
-// is outside the counting window. It returns the number of sessions deleted.
+// revoked sessions older than a day, expired passkey ceremonies, and
+// throttle rows whose last failure is outside the counting window. It returns the number of sessions deleted.
 func (s *Service) PurgeExpired(ctx context.Context) (int64, error) {
 	now := s.now()
 	tag, err := s.p.Pool.Exec(ctx, sqlPurgeSessions, now, now.Add(-s.p.IdleTimeout), now.Add(-24*time.Hour))
 	if err != nil {
 		return 0, fmt.Errorf("purge sessions: %w", err)
+	}
+	if _, err := s.p.Pool.Exec(ctx, sqlPurgeCeremonies, now); err != nil {
+		return 0, fmt.Errorf("purge passkey ceremonies: %w", err)
 	}
 	if _, err := s.p.Pool.Exec(ctx, sqlPurgeThrottle, now.Add(-failureWindow), now); err != nil {
 		return 0, fmt.Errorf("purge sign-in throttle: %w", err)

@@ -1,5 +1,5 @@
 // Package signin signs staff in: password step through the Accounts
-// interface, TOTP second factor with recovery codes, server-side sessions,
+// interface, a second factor (TOTP or passkeys, with recovery codes), server-side sessions,
 // throttling of failed attempts, and the session cookie.
 //
 // # Levels
@@ -117,6 +117,9 @@ type Params struct {
 	IPThreshold int
 	// MaxBackoff caps the wait (default 15 min).
 	MaxBackoff time.Duration
+	// PasskeyHosts are the host names passkeys may be bound to: the doctor
+	// and admin app hosts (never the patient host). Empty: passkeys off.
+	PasskeyHosts []string
 	// OnRevoke, if set, is called after RevokeAllForUser (and so after
 	// ResetFactor) with the user's id, e.g. to close their WebSockets with
 	// realtime.Hub.CloseWhere.
@@ -166,6 +169,7 @@ func New(p Params) (*Service, error) {
 	if p.IPThreshold <= 0 {
 		p.IPThreshold = DefaultIPThreshold
 	}
+	p.PasskeyHosts = normaliseHosts(p.PasskeyHosts)
 	return &Service{p: p}, nil
 }
 

@@ -139,7 +139,7 @@ func (a *API) mountAdmin(rt *httpapi.Router) {
 	}
 	manage(httpapi.Operation{Method: http.MethodPost, Path: "/api/v1/admin/users/{id}/second-factor-reset", ID: "resetSecondFactor",
 		Summary: "Remove a user's second factor; their sessions end and they enrol again at next sign-in.",
-		Status: http.StatusNoContent, Errors: []int{404}}, a.resetFactor)
+		Status:  http.StatusNoContent, Errors: []int{404}}, a.resetFactor)
 
 	keys := func(op httpapi.Operation, h http.HandlerFunc) {
 		op.Auth, op.Permission, op.Tags = httpapi.AuthAny, authz.PermAPIKeysManage, []string{"admin: API keys"}

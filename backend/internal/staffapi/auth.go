@@ -44,7 +44,7 @@ func (r codeRequest) Validate() error {
 // sessionBody is the state of the caller's session after a sign-in step.
 type sessionBody struct {
 	Level     string    `json:"level" doc:"password (second factor owed) or full"`
-	Next      string    `json:"next,omitempty" doc:"verify: send a code; enrol: set up TOTP first"`
+	Next      string    `json:"next,omitempty" doc:"verify: send a code or use a passkey; enrol: set up TOTP or a passkey first"`
 	UserID    string    `json:"user_id"`
 	Role      string    `json:"role"`
 	ExpiresAt time.Time `json:"expires_at"`

@@ -47,6 +47,7 @@ func New(p Params) *API { return &API{p: p} }
 // Mount registers every operation of the package.
 func (a *API) Mount(rt *httpapi.Router) {
 	a.mountAuth(rt)
+	a.mountPasskeys(rt)
 	a.mountSelf(rt)
 	a.mountAdmin(rt)
 }
@@ -123,6 +124,9 @@ const (
 	CodeLastAdmin          = "last_admin"
 	CodeTokenInvalid       = "token_invalid"
 	CodeFactorState        = "factor_state"
+	CodeInvalidPasskey     = "invalid_passkey"
+	CodePasskeyHost        = "passkey_host"
+	CodeLastFactor         = "last_factor"
 )
 
 // writeErr maps the business errors to the API's answers, in one place.
@@ -153,6 +157,22 @@ func (a *API) writeErr(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.Is(err, signin.ErrInvalidCode):
 		a.countFailure("invalid_code")
 		httpapi.WriteError(w, http.StatusUnauthorized, CodeInvalidCode, "wrong or used code")
+	case errors.Is(err, signin.ErrInvalidPasskey):
+		a.countFailure("invalid_passkey")
+		httpapi.WriteError(w, http.StatusUnauthorized, CodeInvalidPasskey, "the passkey was refused")
+	case errors.Is(err, signin.ErrMalformedCredential):
+		httpapi.WriteRequestError(w, httpapi.FieldError("credential", "is not a PublicKeyCredential in JSON form"))
+	case errors.Is(err, signin.ErrInvalidPasskeyName):
+		httpapi.WriteRequestError(w, httpapi.FieldError("name", "must be 1 to 64 printable characters"))
+	case errors.Is(err, signin.ErrPasskeyHost):
+		httpapi.WriteError(w, http.StatusForbidden, CodePasskeyHost, "passkeys are available on the doctor and admin apps only")
+	case errors.Is(err, signin.ErrLastFactor):
+		httpapi.WriteError(w, http.StatusConflict, CodeLastFactor, "this is your last second factor; add another one first")
+	case errors.Is(err, signin.ErrPasskeyNotFound):
+		httpapi.WriteError(w, http.StatusNotFound, httpapi.CodeNotFound, "no such resource")
+	case errors.Is(err, signin.ErrNoPendingCeremony), errors.Is(err, signin.ErrPasskeyExists),
+		errors.Is(err, signin.ErrPasskeyLimit):
+		httpapi.WriteError(w, http.StatusConflict, CodeFactorState, err.Error())
 	case errors.Is(err, signin.ErrInvalidSession):
 		httpapi.WriteError(w, http.StatusUnauthorized, httpapi.CodeUnauthenticated, "sign in first")
 	case errors.Is(err, signin.ErrNotEnrolled), errors.Is(err, signin.ErrAlreadyEnrolled),

@@ -83,7 +83,8 @@ func newEnv(t *testing.T) *env {
 	e.accounts = account.NewStore(account.Params{Pool: pool, Keys: keyring, Audit: e.audit,
 		Hash: account.HashParams{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}})
 	signIn, err := signin.New(signin.Params{Pool: pool, Accounts: staffapi.Accounts(e.accounts), Audit: e.audit,
-		Keyring: keyring, OnRevoke: func(id string) { e.revoked <- id }})
+		Keyring: keyring, OnRevoke: func(id string) { e.revoked <- id },
+		PasskeyHosts: []string{"doctor.example.org", "admin.example.org"}})
 	require.NoError(t, err)
 	api := staffapi.New(staffapi.Params{Accounts: e.accounts, SignIn: signIn, Audit: e.audit, Mail: e.mail,
 		Logger: logger, DoctorHost: "doctor.example.org", AdminHost: "admin.example.org"})
@@ -119,11 +120,21 @@ func (r response) code(t *testing.T) string {
 
 func (e *env) do(c *caller, method, path string, body any) response {
 	e.t.Helper()
+	return e.doAt(host, c, method, path, body)
+}
+
+// doAt is do on another app host.
+func (e *env) doAt(host string, c *caller, method, path string, body any) response {
+	e.t.Helper()
 	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		require.NoError(e.t, err)
+	switch b := body.(type) {
+	case nil:
+	case []byte: // a raw body, sent as is
 		rd = bytes.NewReader(b)
+	default:
+		raw, err := json.Marshal(body)
+		require.NoError(e.t, err)
+		rd = bytes.NewReader(raw)
 	}
 	r := httptest.NewRequest(method, "https://"+host+path, rd)
 	r.Host = host
@@ -239,6 +250,8 @@ func TestRouteMatrix(t *testing.T) {
 	expected := map[string][]string{
 		"completeSecondFactor": self, "beginTOTPEnrolment": self, "confirmTOTPEnrolment": self,
 		"signOut": self, "signOutEverywhere": self, "getMe": self, "changeMyPassword": self,
+		"beginPasskeyRegistration": self, "finishPasskeyRegistration": self, "beginPasskeyLogin": self,
+		"completePasskeyLogin": self, "listMyPasskeys": self, "deleteMyPasskey": self,
 		"listUsers": adminOnly, "createUser": adminOnly, "getUser": adminOnly, "updateUser": adminOnly,
 		"disableUser": adminOnly, "enableUser": adminOnly, "approveUser": adminOnly, "resetSecondFactor": adminOnly,
 		"listAPIKeys": adminOnly, "createAPIKey": adminOnly, "revokeAPIKey": adminOnly, "verifyAudit": adminOnly,

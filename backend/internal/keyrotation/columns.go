@@ -1,0 +1,39 @@
+package keyrotation
+
+import (
+	"github.com/hcw-home/hcw/backend/internal/account"
+	"github.com/hcw-home/hcw/backend/internal/signin"
+)
+
+// Column is one sealed column: where its values are and the additional
+// data each was sealed with. The additional data is owned by the package
+// that seals the column, so it is spelled out once.
+type Column struct {
+	// Table and Name name the bytea column holding the sealed values.
+	Table, Name string
+	// ID is the table's single-column primary key. Rotation pages through
+	// the table in its order, so it must be unique and indexed.
+	ID string
+	// AAD returns the additional data of the value in the row whose ID,
+	// as text, is id.
+	AAD func(id string) []byte
+}
+
+// String returns "table.column", as in progress lines and reports.
+func (c Column) String() string { return c.Table + "." + c.Name }
+
+// Columns lists every sealed column of the schema, in the order they are
+// rotated. A column whose name ends in _sealed and which is missing here
+// fails TestColumnsCoverSchema: a value that is never rotated would stop
+// opening once the previous key is dropped.
+func Columns() []Column {
+	userField := func(field string) func(string) []byte {
+		return func(id string) []byte { return account.SealedAAD(field, id) }
+	}
+	return []Column{
+		{Table: "users", Name: "first_name_sealed", ID: "id", AAD: userField("first_name")},
+		{Table: "users", Name: "last_name_sealed", ID: "id", AAD: userField("last_name")},
+		{Table: "users", Name: "phone_sealed", ID: "id", AAD: userField("phone")},
+		{Table: "totp_factors", Name: "secret_sealed", ID: "user_id", AAD: signin.TOTPSecretAAD},
+	}
+}
