@@ -1,11 +1,14 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 )
 
 // appHosts are the three app hosts of the default deployment, with what
@@ -148,4 +151,37 @@ func TestUnknownAPIRouteIsJSON404(t *testing.T) {
 	if err := json.NewDecoder(resp.Body).Decode(&e); err != nil || resp.StatusCode != http.StatusNotFound || e.Error.Code == "" {
 		t.Fatalf("status %d, code %q, %v", resp.StatusCode, e.Error.Code, err)
 	}
+}
+
+// TestInviteTokenNeverLogged: an invite link's token travels in the path;
+// the edge serves the patient app for it without writing it to its log.
+func TestInviteTokenNeverLogged(t *testing.T) {
+	token := fmt.Sprintf("e2eToken%dSecret", time.Now().UnixNano())
+	resp, err := stack.client(t).Get(stack.url(t, "patient.localhost", "/i/"+token))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), `data-app="patient"`) {
+		t.Fatalf("invite link: %d %s", resp.StatusCode, body)
+	}
+	// A request after it is logged, so the log is flushed past ours.
+	marker := fmt.Sprintf("/after-invite-%d", time.Now().UnixNano())
+	if resp, err := stack.client(t).Get(stack.url(t, "patient.localhost", marker)); err == nil {
+		resp.Body.Close()
+	}
+	eventually(t, 20*time.Second, func() error {
+		logs, err := stack.logs(context.Background(), "edge")
+		if err != nil {
+			return err
+		}
+		if !strings.Contains(logs, marker) {
+			return fmt.Errorf("edge log has not caught up")
+		}
+		if strings.Contains(logs, token) {
+			t.Fatal("the invite token is in the edge's log")
+		}
+		return nil
+	})
 }

@@ -180,3 +180,33 @@ func TestCaddyfileInternalTLSMode(t *testing.T) {
 		t.Fatalf("tls app = %s, want the internal issuer for doctor.clinic.lan", raw)
 	}
 }
+
+// TestCaddyfileInviteLinksNotLogged: /i/<token> on every app host sets
+// log_skip, so an invite token never reaches the access log.
+func TestCaddyfileInviteLinksNotLogged(t *testing.T) {
+	cfg := adapt(t, nil)
+	for _, host := range []string{"doctor.localhost", "patient.localhost", "admin.localhost"} {
+		var found bool
+		srv := server(t, cfg)
+		for _, r := range srv["routes"].([]any) {
+			route := r.(map[string]any)
+			raw, _ := json.Marshal(route["match"])
+			if !strings.Contains(string(raw), `"`+host+`"`) {
+				continue
+			}
+			walk(route, func(m map[string]any) {
+				if m["log_skip"] != true {
+					return
+				}
+				found = true
+			})
+			b, _ := json.Marshal(route)
+			if found && !strings.Contains(string(b), `"path":["/i/*"]`) {
+				t.Errorf("%s: log_skip is not limited to /i/*", host)
+			}
+		}
+		if !found {
+			t.Errorf("%s: no log_skip for invite links", host)
+		}
+	}
+}
