@@ -14,7 +14,7 @@ ifeq ($(DOCKER_HOST),)
 export TESTCONTAINERS_HOST_OVERRIDE ?= 127.0.0.1
 endif
 
-.PHONY: build test test-go test-web e2e up down images web lint
+.PHONY: build test test-go test-pg test-web e2e up down images web lint
 
 ## build: compile every Go module and build the web apps and the images
 build:
@@ -22,8 +22,8 @@ build:
 	cd web && npm ci --no-audit --no-fund && npm run build
 	docker compose build
 
-## test: vet and race-test every module, type-check and test the web apps, then the e2e suite
-test: test-go test-web e2e
+## test: vet and race-test every module, run the backend's tests on PostgreSQL 16 and 17 too, type-check and test the web apps, then the e2e suite
+test: test-go test-pg test-web e2e
 
 test-go:
 	@for m in $(MODULES); do \
@@ -32,6 +32,10 @@ test-go:
 			go vet ./... && go test -race -count=1 ./...); \
 	done
 	@echo "== go vet: e2e"; cd e2e && go vet ./...
+
+## test-pg: the backend's tests against PostgreSQL 16 and 17 (binaries from npm, cached; see the script)
+test-pg:
+	bash scripts/test-postgres-versions.sh
 
 test-web:
 	cd web && npm ci --no-audit --no-fund && npm run typecheck && npm test
