@@ -19,6 +19,8 @@ import (
 	"github.com/hcw-home/hcw/backend/internal/authz"
 	"github.com/hcw-home/hcw/backend/internal/clientinfo"
 	"github.com/hcw-home/hcw/backend/internal/config"
+	"github.com/hcw-home/hcw/backend/internal/consultation"
+	"github.com/hcw-home/hcw/backend/internal/consultationapi"
 	"github.com/hcw-home/hcw/backend/internal/database"
 	"github.com/hcw-home/hcw/backend/internal/httpapi"
 	"github.com/hcw-home/hcw/backend/internal/mail"
@@ -144,14 +146,21 @@ func apiHandler(cfg *config.Options, base httpapi.Params, pool *pgxpool.Pool, ke
 	if err != nil {
 		return nil, fmt.Errorf("sign-in: %w", err)
 	}
+	consultations := consultation.New(consultation.Params{
+		Pool: pool, Keys: keyring, Audit: auditStore, Mail: sender, Logger: logger,
+		PatientHost: cfg.PatientHost, InviteTTL: cfg.InviteTTL, InviteEarly: cfg.InviteEarly,
+	})
 	staff := staffapi.New(staffapi.Params{
 		Accounts: accounts, SignIn: signIn, Audit: auditStore, Mail: sender, Logger: logger,
-		DoctorHost: cfg.DoctorHost, AdminHost: cfg.AdminHost, Metrics: metrics,
+		DoctorHost: cfg.DoctorHost, AdminHost: cfg.AdminHost, Metrics: metrics, Queues: consultations,
 	})
-	auth := staff.Authenticator()
+	consultationAPI := consultationapi.New(consultationapi.Params{Consultations: consultations, Logger: logger})
+	// Staff sessions first, then participant sessions: they share the
+	// cookie.
+	auth := consultationapi.Authenticator(staff.Authenticator(), consultations)
 	p := base
 	p.Auth = auth
-	p.Mount = []func(*httpapi.Router){staff.Mount}
+	p.Mount = []func(*httpapi.Router){staff.Mount, consultationAPI.Mount}
 	p.Realtime = realtime.NewHandler(realtime.Params{
 		Logger: logger, Hub: hub, AppHosts: cfg.AppHosts(), WriteError: httpapi.WriteError,
 		Authenticate: func(r *http.Request) (authz.Principal, error) {

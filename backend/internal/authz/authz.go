@@ -47,6 +47,18 @@ const (
 	PermAPIKeysManage Permission = "api_keys.manage"
 	// Audit: read the trail and verify the chain.
 	PermAuditRead Permission = "audit.read"
+	// Queues: create, change, delete queues and set their members.
+	PermQueuesManage Permission = "queues.manage"
+	// Queues: list the queues one sees (all of them for admins).
+	PermQueuesRead Permission = "queues.read"
+	// Invites: create, resend and revoke invites (object checks in the
+	// handler: CanInviteToQueue).
+	PermInvitesCreate Permission = "invites.create"
+	// Invites: list one's invites and read one.
+	PermInvitesRead Permission = "invites.read"
+	// Participant: one's own participation (scoped to one consultation by
+	// the principal's ConsultationID).
+	PermParticipantSelf Permission = "participant.self"
 )
 
 // policy grants permissions to roles. Deny by default: a permission or role
@@ -56,6 +68,12 @@ var policy = map[Permission][]Role{
 	PermUsersManage:   {RoleAdmin},
 	PermAPIKeysManage: {RoleAdmin},
 	PermAuditRead:     {RoleAdmin},
+
+	PermQueuesManage:    {RoleAdmin},
+	PermQueuesRead:      {RoleAdmin, RoleDoctor, RoleNurse},
+	PermInvitesCreate:   {RoleAdmin, RoleDoctor, RoleNurse, RoleScheduler},
+	PermInvitesRead:     {RoleAdmin, RoleDoctor, RoleNurse, RoleScheduler},
+	PermParticipantSelf: {RolePatient, RoleGuest, RoleInterpreter, RoleExpert},
 }
 
 // ErrForbidden is the refusal of an authenticated caller.
@@ -87,6 +105,9 @@ type Principal struct {
 	AllQueues bool
 	// QueueIDs are the queues a staff member belongs to.
 	QueueIDs []string
+	// ConsultationID is the one consultation a participant belongs to;
+	// empty for staff.
+	ConsultationID string
 }
 
 // CanSeeQueue is the object-level rule for queues: admins see every queue;
@@ -103,4 +124,26 @@ func CanSeeQueue(p Principal, queueID string) bool {
 	default:
 		return false
 	}
+}
+
+// CanInviteToQueue is the object-level rule for inviting into a queue:
+// admins and schedulers (integrations booking for the whole practice, by
+// session or API key) may target any queue; doctors and nurses signed in
+// the queues they see (CanSeeQueue). Doctor or nurse API keys target no
+// queue (they may still invite to a named doctor).
+func CanInviteToQueue(p Principal, queueID string) bool {
+	switch {
+	case p.Kind != "user" && p.Kind != "api_key":
+		return false
+	case p.Role == RoleAdmin || p.Role == RoleScheduler:
+		return true
+	default:
+		return CanSeeQueue(p, queueID)
+	}
+}
+
+// InConsultation is the object-level rule for a participant: they see
+// their own consultation and nothing else. Staff rules are elsewhere.
+func InConsultation(p Principal, consultationID string) bool {
+	return p.Kind == "participant" && p.ConsultationID != "" && p.ConsultationID == consultationID
 }

@@ -9,6 +9,12 @@ var expected = map[Permission]map[Role]bool{
 	PermUsersManage:   {RoleAdmin: true},
 	PermAPIKeysManage: {RoleAdmin: true},
 	PermAuditRead:     {RoleAdmin: true},
+
+	PermQueuesManage:    {RoleAdmin: true},
+	PermQueuesRead:      {RoleAdmin: true, RoleDoctor: true, RoleNurse: true},
+	PermInvitesCreate:   {RoleAdmin: true, RoleDoctor: true, RoleNurse: true, RoleScheduler: true},
+	PermInvitesRead:     {RoleAdmin: true, RoleDoctor: true, RoleNurse: true, RoleScheduler: true},
+	PermParticipantSelf: {RolePatient: true, RoleGuest: true, RoleInterpreter: true, RoleExpert: true},
 }
 
 func TestPolicyMatrix(t *testing.T) {
@@ -55,5 +61,33 @@ func TestCanSeeQueue(t *testing.T) {
 		if got := CanSeeQueue(tc.p, "q1"); got != tc.want {
 			t.Errorf("CanSeeQueue(%+v) = %v, want %v", tc.p, got, tc.want)
 		}
+	}
+}
+
+func TestCanInviteToQueue(t *testing.T) {
+	for _, tc := range []struct {
+		p    Principal
+		want bool
+	}{
+		{Principal{Kind: "user", Role: RoleAdmin}, true},
+		{Principal{Kind: "api_key", Role: RoleAdmin}, true},
+		{Principal{Kind: "api_key", Role: RoleScheduler}, true},
+		{Principal{Kind: "user", Role: RoleDoctor, QueueIDs: []string{"q1"}}, true},
+		{Principal{Kind: "user", Role: RoleNurse, AllQueues: true}, true},
+		{Principal{Kind: "user", Role: RoleDoctor, QueueIDs: []string{"q2"}}, false},
+		{Principal{Kind: "api_key", Role: RoleDoctor, QueueIDs: []string{"q1"}}, false},
+		{Principal{Kind: "participant", Role: RolePatient, QueueIDs: []string{"q1"}}, false},
+	} {
+		if got := CanInviteToQueue(tc.p, "q1"); got != tc.want {
+			t.Errorf("CanInviteToQueue(%+v) = %v, want %v", tc.p, got, tc.want)
+		}
+	}
+}
+
+func TestInConsultation(t *testing.T) {
+	p := Principal{Kind: "participant", Role: RolePatient, ConsultationID: "c1"}
+	if !InConsultation(p, "c1") || InConsultation(p, "c2") || InConsultation(Principal{Kind: "user", ConsultationID: "c1"}, "c1") ||
+		InConsultation(Principal{Kind: "participant"}, "") {
+		t.Fatal("InConsultation is wrong")
 	}
 }

@@ -46,6 +46,8 @@ const (
 	EnvMetricsListen    = "HCW_METRICS_LISTEN"
 	EnvSessionIdle      = "HCW_SESSION_IDLE_TIMEOUT"
 	EnvSessionLifetime  = "HCW_SESSION_LIFETIME"
+	EnvInviteTTL        = "HCW_INVITE_TTL"
+	EnvInviteEarly      = "HCW_INVITE_EARLY"
 )
 
 // Defaults for the variables that have a fixed one.
@@ -64,6 +66,8 @@ const (
 	DefaultMetricsListen    = ":9090"
 	DefaultSessionIdle      = 30 * time.Minute
 	DefaultSessionLifetime  = 12 * time.Hour
+	DefaultInviteTTL        = 24 * time.Hour
+	DefaultInviteEarly      = 10 * time.Minute
 )
 
 // HCW_AUDIT_RETENTION_DAYS: how long audit rows are kept, independently of
@@ -119,6 +123,11 @@ type Options struct {
 	// SessionIdleTimeout ends a staff session unused for that long;
 	// SessionLifetime ends it that long after sign-in, used or not.
 	SessionIdleTimeout, SessionLifetime time.Duration
+
+	// InviteTTL is how long an invite lives after its scheduled time (or
+	// after creation when unscheduled); InviteEarly is how long before the
+	// scheduled time it opens.
+	InviteTTL, InviteEarly time.Duration
 
 	// MetricsListen is the internal address of the Prometheus metrics
 	// server; "off" disables it. Never published through the edge.
@@ -315,6 +324,15 @@ func Parse(lookup LookupFunc) (*Options, error) {
 	}
 	if o.SessionIdleTimeout > o.SessionLifetime {
 		return nil, invalidf("%s (%s) is longer than %s (%s)", EnvSessionIdle, o.SessionIdleTimeout, EnvSessionLifetime, o.SessionLifetime)
+	}
+	if o.InviteTTL, err = p.positiveDuration(EnvInviteTTL, DefaultInviteTTL); err != nil {
+		return nil, err
+	}
+	if o.InviteEarly, err = p.positiveDuration(EnvInviteEarly, DefaultInviteEarly); err != nil {
+		return nil, err
+	}
+	if o.InviteEarly >= o.InviteTTL {
+		return nil, invalidf("%s (%s) must be shorter than %s (%s)", EnvInviteEarly, o.InviteEarly, EnvInviteTTL, o.InviteTTL)
 	}
 	if o.MetricsListen = p.get(EnvMetricsListen); o.MetricsListen == "" {
 		o.MetricsListen = DefaultMetricsListen

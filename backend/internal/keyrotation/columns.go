@@ -2,6 +2,7 @@ package keyrotation
 
 import (
 	"github.com/hcw-home/hcw/backend/internal/account"
+	"github.com/hcw-home/hcw/backend/internal/consultation"
 	"github.com/hcw-home/hcw/backend/internal/signin"
 )
 
@@ -30,10 +31,19 @@ func Columns() []Column {
 	userField := func(field string) func(string) []byte {
 		return func(id string) []byte { return account.SealedAAD(field, id) }
 	}
+	sealedField := func(table, field string) func(string) []byte {
+		return func(id string) []byte { return consultation.SealedAAD(table, field, id) }
+	}
 	return []Column{
 		{Table: "users", Name: "first_name_sealed", ID: "id", AAD: userField("first_name")},
 		{Table: "users", Name: "last_name_sealed", ID: "id", AAD: userField("last_name")},
 		{Table: "users", Name: "phone_sealed", ID: "id", AAD: userField("phone")},
 		{Table: "totp_factors", Name: "secret_sealed", ID: "user_id", AAD: signin.TOTPSecretAAD},
+		{Table: "participants", Name: "first_name_sealed", ID: "id", AAD: sealedField("participants", "first_name")},
+		{Table: "participants", Name: "last_name_sealed", ID: "id", AAD: sealedField("participants", "last_name")},
+		{Table: "invites", Name: "email_sealed", ID: "id", AAD: sealedField("invites", "email")},
+		{Table: "invites", Name: "phone_sealed", ID: "id", AAD: sealedField("invites", "phone")},
+		{Table: "invites", Name: "note_sealed", ID: "id", AAD: sealedField("invites", "note")},
+		{Table: "invites", Name: "metadata_sealed", ID: "id", AAD: sealedField("invites", "metadata")},
 	}
 }

@@ -8,6 +8,7 @@ package staffapi
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -34,6 +35,15 @@ type Params struct {
 	DoctorHost, AdminHost string
 	// Metrics counts sign-in failures (optional).
 	Metrics *httpapi.Metrics
+	// Queues fills doctors' and nurses' principals with their queues
+	// (optional: without it they see no queue).
+	Queues QueueAccess
+}
+
+// QueueAccess loads a staff member's "all queues" switch and queue ids in
+// one query (package consultation implements it).
+type QueueAccess interface {
+	QueueAccess(ctx context.Context, userID string) (all bool, queueIDs []string, err error)
 }
 
 // API holds the handlers.
@@ -62,8 +72,16 @@ func (au authenticator) Session(ctx context.Context, token string) (authz.Princi
 	if err != nil {
 		return authz.Principal{}, false, err
 	}
-	return authz.Principal{Kind: "user", ID: s.User.ID, UserID: s.User.ID, Role: authz.Role(s.User.Role)},
-		s.Level != signin.LevelFull, nil
+	p := authz.Principal{Kind: "user", ID: s.User.ID, UserID: s.User.ID, Role: authz.Role(s.User.Role)}
+	partial := s.Level != signin.LevelFull
+	// Only doctors and nurses have per-queue rights; admins see every
+	// queue and the others none, so they cost no query.
+	if au.a.p.Queues != nil && !partial && (p.Role == authz.RoleDoctor || p.Role == authz.RoleNurse) {
+		if p.AllQueues, p.QueueIDs, err = au.a.p.Queues.QueueAccess(ctx, p.UserID); err != nil {
+			return authz.Principal{}, false, fmt.Errorf("load queues: %w", err)
+		}
+	}
+	return p, partial, nil
 }
 
 func (au authenticator) APIKey(ctx context.Context, key string) (authz.Principal, error) {

@@ -1,0 +1,324 @@
+package consultationapi_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/require"
+
+	"github.com/hcw-home/hcw/backend/internal/account"
+	"github.com/hcw-home/hcw/backend/internal/audit"
+	"github.com/hcw-home/hcw/backend/internal/clientinfo"
+	"github.com/hcw-home/hcw/backend/internal/consultation"
+	"github.com/hcw-home/hcw/backend/internal/consultationapi"
+	"github.com/hcw-home/hcw/backend/internal/database"
+	"github.com/hcw-home/hcw/backend/internal/database/dbtest"
+	"github.com/hcw-home/hcw/backend/internal/httpapi"
+	"github.com/hcw-home/hcw/backend/internal/mail"
+	"github.com/hcw-home/hcw/backend/internal/sealed"
+	"github.com/hcw-home/hcw/backend/internal/signin"
+	"github.com/hcw-home/hcw/backend/internal/signin/totp"
+	"github.com/hcw-home/hcw/backend/internal/staffapi"
+)
+
+func TestMain(m *testing.M) { dbtest.Main(m) }
+
+const (
+	doctorHost  = "doctor.example.org"
+	patientHost = "patient.example.org"
+)
+
+var appHosts = []string{doctorHost, patientHost, "admin.example.org"}
+
+// outbox records mails instead of sending them.
+type outbox struct {
+	mu   sync.Mutex
+	msgs []mail.Message
+	fail error
+}
+
+func (o *outbox) Send(_ context.Context, m mail.Message) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.fail != nil {
+		return o.fail
+	}
+	o.msgs = append(o.msgs, m)
+	return nil
+}
+
+func (o *outbox) setFail(err error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.fail = err
+}
+
+func (o *outbox) all() []mail.Message {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return append([]mail.Message(nil), o.msgs...)
+}
+
+// clock is the consultation service's injectable time. It starts at the
+// real time, because cookies are dated by the real clock.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) set(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = t
+}
+
+// syncBuffer is a log sink safe for concurrent handlers.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+type env struct {
+	t        *testing.T
+	h        http.Handler
+	rt       *httpapi.Router
+	pool     *pgxpool.Pool
+	accounts *account.Store
+	svc      *consultation.Service
+	mail     *outbox
+	clock    *clock
+	logs     *syncBuffer
+	keys     *sealed.Keyring
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	pool := dbtest.NewPool(t)
+	require.NoError(t, database.Migrate(t.Context(), pool, database.Migrations(), slog.New(slog.NewTextHandler(io.Discard, nil))))
+	key, err := sealed.ParseKey("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8")
+	require.NoError(t, err)
+	keyring, err := sealed.NewKeyring(key)
+	require.NoError(t, err)
+	e := &env{t: t, pool: pool, mail: &outbox{}, clock: &clock{t: time.Now().UTC().Truncate(time.Second)}, logs: &syncBuffer{}, keys: keyring}
+	logger := slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	auditStore := audit.NewStore(pool)
+	e.accounts = account.NewStore(account.Params{Pool: pool, Keys: keyring, Audit: auditStore,
+		Hash: account.HashParams{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}})
+	signIn, err := signin.New(signin.Params{Pool: pool, Accounts: staffapi.Accounts(e.accounts), Audit: auditStore,
+		Keyring: keyring, PasskeyHosts: []string{doctorHost}})
+	require.NoError(t, err)
+	e.svc = consultation.New(consultation.Params{Pool: pool, Keys: keyring, Audit: auditStore, Mail: e.mail,
+		Logger: logger, PatientHost: patientHost, Now: e.clock.now})
+	staff := staffapi.New(staffapi.Params{Accounts: e.accounts, SignIn: signIn, Audit: auditStore, Mail: e.mail,
+		Logger: logger, DoctorHost: doctorHost, AdminHost: "admin.example.org", Queues: e.svc})
+	api := consultationapi.New(consultationapi.Params{Consultations: e.svc, Logger: logger})
+	e.h, e.rt = httpapi.NewHandler(httpapi.Params{
+		Logger: logger, AppHosts: appHosts, Auth: consultationapi.Authenticator(staff.Authenticator(), e.svc),
+		Mount: []func(*httpapi.Router){staff.Mount, api.Mount},
+		Edge:  clientinfo.NewEdge(clientinfo.EdgeParams{Logger: logger}),
+	})
+	return e
+}
+
+// caller is a browser (one session cookie) or an API client.
+type caller struct {
+	cookie string
+	bearer string
+}
+
+type response struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func (r response) json(t *testing.T, v any) {
+	t.Helper()
+	require.NoError(t, json.Unmarshal(r.body, v), string(r.body))
+}
+
+func (r response) code() string {
+	var e struct{ Error struct{ Code string } }
+	_ = json.Unmarshal(r.body, &e)
+	return e.Error.Code
+}
+
+func (e *env) do(c *caller, method, path string, body any) response {
+	e.t.Helper()
+	return e.doAt(doctorHost, c, method, path, body)
+}
+
+func (e *env) doAt(host string, c *caller, method, path string, body any) response {
+	e.t.Helper()
+	var rd io.Reader
+	if body != nil {
+		raw, err := json.Marshal(body)
+		require.NoError(e.t, err)
+		rd = bytes.NewReader(raw)
+	}
+	r := httptest.NewRequest(method, "https://"+host+path, rd)
+	r.Host = host
+	r.Header.Set("Origin", "https://"+host)
+	if body != nil {
+		r.Header.Set("Content-Type", "application/json")
+	}
+	if c != nil && c.cookie != "" {
+		r.AddCookie(&http.Cookie{Name: signin.CookieName, Value: c.cookie})
+	}
+	if c != nil && c.bearer != "" {
+		r.Header.Set("Authorization", "Bearer "+c.bearer)
+	}
+	w := httptest.NewRecorder()
+	e.h.ServeHTTP(w, r)
+	if c != nil {
+		for _, ck := range w.Result().Cookies() {
+			if ck.Name == signin.CookieName {
+				c.cookie = ck.Value
+			}
+		}
+	}
+	return response{status: w.Code, header: w.Header(), body: w.Body.Bytes()}
+}
+
+// user creates an active user with a password.
+func (e *env) user(role account.Role, email string) account.User {
+	e.t.Helper()
+	u, err := e.accounts.Create(context.Background(), account.SystemActor(), account.NewUser{
+		Email: email, FirstName: "Test", LastName: string(role), Role: role, Status: account.StatusActive})
+	require.NoError(e.t, err)
+	require.NoError(e.t, e.accounts.SetPassword(context.Background(), account.SystemActor(), u.ID, "a long test passphrase"))
+	return u
+}
+
+// signIn signs u in through the API, enrolling TOTP when the role needs it.
+func (e *env) signIn(u account.User) *caller {
+	e.t.Helper()
+	c := &caller{}
+	res := e.do(c, "POST", "/api/v1/auth/sign-in", map[string]string{"email": u.Email, "password": "a long test passphrase"})
+	require.Equal(e.t, 200, res.status, string(res.body))
+	var sess struct{ Level string }
+	res.json(e.t, &sess)
+	if sess.Level == "full" {
+		return c
+	}
+	res = e.do(c, "POST", "/api/v1/auth/totp/enrolment", nil)
+	require.Equal(e.t, 201, res.status, string(res.body))
+	var enr struct{ Secret string }
+	res.json(e.t, &enr)
+	code, err := totp.Code(enr.Secret, totp.Step(time.Now()))
+	require.NoError(e.t, err)
+	res = e.do(c, "POST", "/api/v1/auth/totp/confirmation", map[string]string{"code": code})
+	require.Equal(e.t, 200, res.status, string(res.body))
+	return c
+}
+
+// apiKey creates an API key for u with role.
+func (e *env) apiKey(u account.User, role account.Role) *caller {
+	e.t.Helper()
+	_, key, err := e.accounts.CreateAPIKey(context.Background(), account.SystemActor(), u.ID, "test", role)
+	require.NoError(e.t, err)
+	return &caller{bearer: key}
+}
+
+// fixture is a clinic: one queue, its doctor, a doctor elsewhere, a
+// nurse, an admin and a scheduler key.
+type fixture struct {
+	queueID, otherQueueID       string
+	admin, doctorIn, doctorOut  *caller
+	nurse, scheduler            *caller
+	doctorInUser, doctorOutUser account.User
+	adminUser                   account.User
+}
+
+func (e *env) clinic() fixture {
+	e.t.Helper()
+	var f fixture
+	f.adminUser = e.user(account.RoleAdmin, "admin@example.org")
+	f.doctorInUser = e.user(account.RoleDoctor, "doctor.in@example.org")
+	f.doctorOutUser = e.user(account.RoleDoctor, "doctor.out@example.org")
+	nurse := e.user(account.RoleNurse, "nurse@example.org")
+	sched := e.user(account.RoleScheduler, "scheduler@example.org")
+	f.admin = e.signIn(f.adminUser)
+	f.doctorIn = e.signIn(f.doctorInUser)
+	f.doctorOut = e.signIn(f.doctorOutUser)
+	f.nurse = e.signIn(nurse)
+	f.scheduler = e.apiKey(sched, account.RoleScheduler)
+
+	res := e.do(f.admin, "POST", "/api/v1/admin/queues", map[string]any{"name": "General practice"})
+	require.Equal(e.t, 201, res.status, string(res.body))
+	var q struct{ ID string }
+	res.json(e.t, &q)
+	f.queueID = q.ID
+	res = e.do(f.admin, "PUT", "/api/v1/admin/queues/"+q.ID+"/members", map[string]any{"user_ids": []string{f.doctorInUser.ID, nurse.ID}})
+	require.Equal(e.t, 200, res.status, string(res.body))
+	res = e.do(f.admin, "POST", "/api/v1/admin/queues", map[string]any{"name": "Dermatology"})
+	require.Equal(e.t, 201, res.status, string(res.body))
+	res.json(e.t, &q)
+	f.otherQueueID = q.ID
+	res = e.do(f.admin, "PUT", "/api/v1/admin/queues/"+q.ID+"/members", map[string]any{"user_ids": []string{f.doctorOutUser.ID}})
+	require.Equal(e.t, 200, res.status, string(res.body))
+	return f
+}
+
+type issued struct {
+	Invite struct {
+		ID, Status         string
+		ConsultationID     string    `json:"consultation_id"`
+		ParticipantID      string    `json:"participant_id"`
+		ConsultationStatus string    `json:"consultation_status"`
+		DeliveryError      string    `json:"delivery_error"`
+		ExpiresAt          time.Time `json:"expires_at"`
+	}
+	Link string
+}
+
+// invite creates an invite as c and returns it with its token.
+func (e *env) invite(c *caller, body map[string]any) (issued, string) {
+	e.t.Helper()
+	req := map[string]any{"first_name": "Ada", "last_name": "Lovelace", "email": "ada@example.org"}
+	for k, v := range body {
+		req[k] = v
+	}
+	res := e.do(c, "POST", "/api/v1/invites", req)
+	require.Equal(e.t, 201, res.status, string(res.body))
+	var out issued
+	res.json(e.t, &out)
+	prefix := "https://" + patientHost + "/i/"
+	require.True(e.t, strings.HasPrefix(out.Link, prefix), out.Link)
+	return out, strings.TrimPrefix(out.Link, prefix)
+}
+
+// redeem posts token from the patient app as a fresh browser.
+func (e *env) redeem(token string) (response, *caller) {
+	e.t.Helper()
+	c := &caller{}
+	return e.doAt(patientHost, c, "POST", "/api/v1/invites/redeem", map[string]string{"token": token}), c
+}
