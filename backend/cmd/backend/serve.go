@@ -152,7 +152,8 @@ func apiHandler(cfg *config.Options, base httpapi.Params, pool *pgxpool.Pool, ke
 	})
 	staff := staffapi.New(staffapi.Params{
 		Accounts: accounts, SignIn: signIn, Audit: auditStore, Mail: sender, Logger: logger,
-		DoctorHost: cfg.DoctorHost, AdminHost: cfg.AdminHost, Metrics: metrics, Queues: consultations,
+		DoctorHost: cfg.DoctorHost, AdminHost: cfg.AdminHost, Metrics: metrics,
+		NurseSelfRegistration: cfg.NurseSelfRegistration, Queues: consultations,
 	})
 	consultationAPI := consultationapi.New(consultationapi.Params{Consultations: consultations, Logger: logger})
 	// Staff sessions first, then participant sessions: they share the

@@ -25,29 +25,30 @@ import (
 
 // Environment variable names. They are the public interface of the image.
 const (
-	EnvHTTPListen       = "HCW_HTTP_LISTEN"
-	EnvDatabaseURL      = "HCW_DATABASE_URL"
-	EnvDBHost           = "HCW_DB_HOST"
-	EnvDBPort           = "HCW_DB_PORT"
-	EnvDBName           = "HCW_DB_NAME"
-	EnvDBUser           = "HCW_DB_USER"
-	EnvDBPassword       = "HCW_DB_PASSWORD"
-	EnvDBSSLMode        = "HCW_DB_SSLMODE"
-	EnvDBMaxConns       = "HCW_DB_MAX_CONNS"
-	EnvDBConnectTimeout = "HCW_DB_CONNECT_TIMEOUT"
-	EnvDomain           = "HCW_DOMAIN"
-	EnvDoctorHost       = "HCW_DOCTOR_HOST"
-	EnvPatientHost      = "HCW_PATIENT_HOST"
-	EnvAdminHost        = "HCW_ADMIN_HOST"
-	EnvEdgeProxies      = "HCW_EDGE_PROXIES"
-	EnvLogLevel         = "HCW_LOG_LEVEL"
-	EnvShutdownTimeout  = "HCW_SHUTDOWN_TIMEOUT"
-	EnvDataKey          = "HCW_DATA_KEY"
-	EnvMetricsListen    = "HCW_METRICS_LISTEN"
-	EnvSessionIdle      = "HCW_SESSION_IDLE_TIMEOUT"
-	EnvSessionLifetime  = "HCW_SESSION_LIFETIME"
-	EnvInviteTTL        = "HCW_INVITE_TTL"
-	EnvInviteEarly      = "HCW_INVITE_EARLY"
+	EnvHTTPListen            = "HCW_HTTP_LISTEN"
+	EnvDatabaseURL           = "HCW_DATABASE_URL"
+	EnvDBHost                = "HCW_DB_HOST"
+	EnvDBPort                = "HCW_DB_PORT"
+	EnvDBName                = "HCW_DB_NAME"
+	EnvDBUser                = "HCW_DB_USER"
+	EnvDBPassword            = "HCW_DB_PASSWORD"
+	EnvDBSSLMode             = "HCW_DB_SSLMODE"
+	EnvDBMaxConns            = "HCW_DB_MAX_CONNS"
+	EnvDBConnectTimeout      = "HCW_DB_CONNECT_TIMEOUT"
+	EnvDomain                = "HCW_DOMAIN"
+	EnvDoctorHost            = "HCW_DOCTOR_HOST"
+	EnvPatientHost           = "HCW_PATIENT_HOST"
+	EnvAdminHost             = "HCW_ADMIN_HOST"
+	EnvEdgeProxies           = "HCW_EDGE_PROXIES"
+	EnvLogLevel              = "HCW_LOG_LEVEL"
+	EnvShutdownTimeout       = "HCW_SHUTDOWN_TIMEOUT"
+	EnvDataKey               = "HCW_DATA_KEY"
+	EnvMetricsListen         = "HCW_METRICS_LISTEN"
+	EnvSessionIdle           = "HCW_SESSION_IDLE_TIMEOUT"
+	EnvSessionLifetime       = "HCW_SESSION_LIFETIME"
+	EnvInviteTTL             = "HCW_INVITE_TTL"
+	EnvNurseSelfRegistration = "HCW_NURSE_SELF_REGISTRATION"
+	EnvInviteEarly           = "HCW_INVITE_EARLY"
 )
 
 // Defaults for the variables that have a fixed one.
@@ -123,6 +124,11 @@ type Options struct {
 	// SessionIdleTimeout ends a staff session unused for that long;
 	// SessionLifetime ends it that long after sign-in, used or not.
 	SessionIdleTimeout, SessionLifetime time.Duration
+
+	// NurseSelfRegistration lets nurses ask for an account from the doctor
+	// app; the account waits for an administrator's approval. Off by
+	// default: a clinic turns it on when it wants it.
+	NurseSelfRegistration bool
 
 	// InviteTTL is how long an invite lives after its scheduled time (or
 	// after creation when unscheduled); InviteEarly is how long before the
@@ -324,6 +330,13 @@ func Parse(lookup LookupFunc) (*Options, error) {
 	}
 	if o.SessionIdleTimeout > o.SessionLifetime {
 		return nil, invalidf("%s (%s) is longer than %s (%s)", EnvSessionIdle, o.SessionIdleTimeout, EnvSessionLifetime, o.SessionLifetime)
+	}
+	switch v := strings.ToLower(p.get(EnvNurseSelfRegistration)); v {
+	case "", "false", "0", "no", "off":
+	case "true", "1", "yes", "on":
+		o.NurseSelfRegistration = true
+	default:
+		return nil, invalidf("%s: %q is not true or false", EnvNurseSelfRegistration, v)
 	}
 	if o.InviteTTL, err = p.positiveDuration(EnvInviteTTL, DefaultInviteTTL); err != nil {
 		return nil, err

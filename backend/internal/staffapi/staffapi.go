@@ -35,6 +35,8 @@ type Params struct {
 	DoctorHost, AdminHost string
 	// Metrics counts sign-in failures (optional).
 	Metrics *httpapi.Metrics
+	// NurseSelfRegistration opens POST /api/v1/auth/nurse-registration.
+	NurseSelfRegistration bool
 	// Queues fills doctors' and nurses' principals with their queues
 	// (optional: without it they see no queue).
 	Queues QueueAccess
@@ -57,6 +59,7 @@ func New(p Params) *API { return &API{p: p} }
 // Mount registers every operation of the package.
 func (a *API) Mount(rt *httpapi.Router) {
 	a.mountAuth(rt)
+	a.mountRegistration(rt)
 	a.mountPasskeys(rt)
 	a.mountSelf(rt)
 	a.mountAdmin(rt)
@@ -142,6 +145,7 @@ const (
 	CodeLastAdmin          = "last_admin"
 	CodeTokenInvalid       = "token_invalid"
 	CodeFactorState        = "factor_state"
+	CodeRegistrationClosed = "registration_closed"
 	CodeInvalidPasskey     = "invalid_passkey"
 	CodePasskeyHost        = "passkey_host"
 	CodeLastFactor         = "last_factor"

@@ -67,7 +67,7 @@ type env struct {
 	revoked  chan string
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t *testing.T, opts ...func(*staffapi.Params)) *env {
 	t.Helper()
 	pool := dbtest.NewPool(t)
 	require.NoError(t, database.Migrate(t.Context(), pool, database.Migrations(), slog.New(slog.NewTextHandler(io.Discard, nil))))
@@ -86,8 +86,12 @@ func newEnv(t *testing.T) *env {
 		Keyring: keyring, OnRevoke: func(id string) { e.revoked <- id },
 		PasskeyHosts: []string{"doctor.example.org", "admin.example.org"}})
 	require.NoError(t, err)
-	api := staffapi.New(staffapi.Params{Accounts: e.accounts, SignIn: signIn, Audit: e.audit, Mail: e.mail,
-		Logger: logger, DoctorHost: "doctor.example.org", AdminHost: "admin.example.org"})
+	params := staffapi.Params{Accounts: e.accounts, SignIn: signIn, Audit: e.audit, Mail: e.mail,
+		Logger: logger, DoctorHost: "doctor.example.org", AdminHost: "admin.example.org"}
+	for _, o := range opts {
+		o(&params)
+	}
+	api := staffapi.New(params)
 	e.h, e.rt = httpapi.NewHandler(httpapi.Params{
 		Logger: logger, AppHosts: appHosts, Auth: api.Authenticator(), Mount: []func(*httpapi.Router){api.Mount},
 		Edge: clientinfo.NewEdge(clientinfo.EdgeParams{Logger: logger}),
@@ -484,4 +488,47 @@ func TestAuditVerificationThroughAPI(t *testing.T) {
 	res := e.do(&admin.caller, "GET", "/api/v1/admin/audit/verification", nil)
 	require.Equal(t, 200, res.status, string(res.body))
 	assert.Contains(t, string(res.body), `"intact":true`)
+}
+
+// TestNurseSelfRegistration: a nurse asks for an account, sets a password
+// from the mailed link, is refused until an admin approves, then signs in.
+func TestNurseSelfRegistration(t *testing.T) {
+	closed := newEnv(t)
+	res := closed.do(&caller{}, "POST", "/api/v1/auth/nurse-registration", map[string]string{"email": "n@example.org", "first_name": "N", "last_name": "N"})
+	assert.Equal(t, 403, res.status)
+	assert.Equal(t, staffapi.CodeRegistrationClosed, res.code(t))
+
+	e := newEnv(t, func(p *staffapi.Params) { p.NurseSelfRegistration = true })
+	admin := e.signIn(e.user(account.RoleAdmin, "admin@example.org"))
+	res = e.do(&caller{}, "POST", "/api/v1/auth/nurse-registration", map[string]string{"email": "Nurse@Example.org", "first_name": "Florence", "last_name": "N"})
+	require.Equal(t, 202, res.status, string(res.body))
+	m := e.mail.last(t)
+	assert.Equal(t, []string{"nurse@example.org"}, m.To)
+	i := strings.Index(m.Text, "https://doctor.example.org/setup#")
+	require.GreaterOrEqual(t, i, 0, m.Text)
+	token := strings.Fields(m.Text[i+len("https://doctor.example.org/setup#"):])[0]
+	res = e.do(&caller{}, "POST", "/api/v1/auth/password", map[string]string{"token": token, "purpose": "setup", "password": "a long test passphrase"})
+	require.Equal(t, 204, res.status, string(res.body))
+
+	signIn := func() response {
+		return e.do(&caller{}, "POST", "/api/v1/auth/sign-in", map[string]string{"email": "nurse@example.org", "password": "a long test passphrase"})
+	}
+	res = signIn()
+	assert.Equal(t, 403, res.status, "pending approval")
+	assert.Equal(t, staffapi.CodeAccountNotActive, res.code(t))
+
+	// Registering the same address again changes nothing and says nothing.
+	sent := len(e.mail.msgs)
+	res = e.do(&caller{}, "POST", "/api/v1/auth/nurse-registration", map[string]string{"email": "nurse@example.org", "first_name": "X", "last_name": "Y"})
+	assert.Equal(t, 202, res.status)
+	assert.Len(t, e.mail.msgs, sent)
+
+	nurse, err := e.accounts.ByEmail(context.Background(), "nurse@example.org")
+	require.NoError(t, err)
+	assert.Equal(t, account.StatusPendingApproval, nurse.Status)
+	res = e.do(&admin.caller, "POST", "/api/v1/admin/users/"+nurse.ID+"/approve", nil)
+	require.Equal(t, 200, res.status, string(res.body))
+	res = signIn()
+	require.Equal(t, 200, res.status, string(res.body))
+	assert.Contains(t, string(res.body), `"level":"full"`)
 }
