@@ -14,7 +14,13 @@ ifeq ($(DOCKER_HOST),)
 export TESTCONTAINERS_HOST_OVERRIDE ?= 127.0.0.1
 endif
 
-.PHONY: build test test-go test-pg test-web e2e up down images web lint
+.PHONY: build test test-go test-pg test-web e2e up down images mailcatcher-image web lint
+
+# The e2e suite's mail catcher (compose/mailcatcher.yml). No registry is
+# reachable in CI, so by default it is a local stand-in for axllent/mailpit,
+# built by mailcatcher-image; name another image to use that instead.
+MAILPIT_LOCAL_IMAGE := hcw/mailpit:v1.33.1-local
+HCW_MAILPIT_IMAGE ?= $(MAILPIT_LOCAL_IMAGE)
 
 ## build: compile every Go module and build the web apps and the images
 build:
@@ -43,9 +49,15 @@ test-web:
 images:
 	docker compose build
 
-## e2e: build the images, bring the whole stack up from docker-compose.yml and test it through the edge
-e2e: images
-	cd e2e && go test -count=1 -timeout 40m -v ./...
+## mailcatcher-image: the local mailpit stand-in, FROM scratch (binary cached in ~/.cache/hcw)
+mailcatcher-image:
+	@if [ "$(HCW_MAILPIT_IMAGE)" = "$(MAILPIT_LOCAL_IMAGE)" ]; then \
+		bash compose/mailcatcher/build.sh "$(MAILPIT_LOCAL_IMAGE)"; \
+	else echo "== mail catcher: $(HCW_MAILPIT_IMAGE) (not built here)"; fi
+
+## e2e: build the images, bring the whole stack up from docker-compose.yml with the mail catcher and test it through the edge
+e2e: images mailcatcher-image
+	cd e2e && HCW_MAILPIT_IMAGE="$(HCW_MAILPIT_IMAGE)" go test -count=1 -timeout 40m -v ./...
 
 ## up / down: run the appliance (see README)
 up:

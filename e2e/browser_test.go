@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/pem"
+	"net"
 	"os"
 	"os/exec"
 	"strings"
@@ -51,6 +52,15 @@ func spkiHashes(t testing.TB) string {
 	return strings.Join(hashes, ",")
 }
 
+// edgeHost is the host address the edge's HTTPS port is published on.
+func edgeHost(t testing.TB) string {
+	host, _, err := net.SplitHostPort(stack.hostPort(t, "edge", "443/tcp"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return host
+}
+
 // TestAppsLoadInChromium opens each app in a real browser, which enforces
 // the edge's Content-Security-Policy: the app's script must run and show
 // the backend version it fetched.
@@ -66,6 +76,11 @@ func TestAppsLoadInChromium(t *testing.T) {
 		chromedp.Flag("disable-sync", true),
 		chromedp.Flag("no-first-run", true),
 		chromedp.Flag("ignore-certificate-errors-spki-list", spkiHashes(t)),
+		// *.localhost to the address the edge's port was published on, and
+		// only that: Chromium would try [::1] first, and Docker 20.10 gives
+		// a random port's IPv6 binding a number of its own, which may be
+		// another container's port (ERR_SSL_PROTOCOL_ERROR).
+		chromedp.Flag("host-resolver-rules", "MAP *.localhost "+edgeHost(t)),
 	)
 	allocCtx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
 	defer cancel()

@@ -51,7 +51,11 @@ func TestDataSurvivesRestart(t *testing.T) {
 	psql(t, "INSERT INTO e2e_marker VALUES ('"+marker+"')")
 	dbPassword := stack.readFile(t, "postgres", "/run/secrets/db/db_password")
 
-	restart := exec.Command("docker", "compose", "-f", "../docker-compose.yml", "-p", stack.project, "restart")
+	args := []string{"compose"}
+	for _, f := range stackFiles {
+		args = append(args, "-f", f)
+	}
+	restart := exec.Command("docker", append(args, "-p", stack.project, "restart")...)
 	restart.Env = os.Environ()
 	for k, v := range stack.env {
 		restart.Env = append(restart.Env, k+"="+v)

@@ -1,6 +1,7 @@
 // Package e2e runs the whole appliance from docker-compose.yml, with no .env,
-// and checks it from outside, through the edge only, the way a browser, a
-// TURN client and an operator meet it.
+// plus the development mail catcher (compose/mailcatcher.yml), and checks it
+// from outside, through the edge only, the way a browser, a TURN client and
+// an operator meet it; mail is read back through the catcher's API.
 package e2e
 
 import (
@@ -23,6 +24,11 @@ import (
 
 // stack is the running appliance shared by the tests of this package.
 var stack *appliance
+
+// stackFiles are the compose files the appliance runs from: the product's,
+// and the override that adds a mail catcher and points the backend's SMTP
+// at it.
+var stackFiles = []string{"../docker-compose.yml", "../compose/mailcatcher.yml"}
 
 type appliance struct {
 	compose *compose.DockerCompose
@@ -84,15 +90,16 @@ func startAppliance(ctx context.Context) (*appliance, error) {
 		"HCW_TURN_RELAY_PORT_MAX": fmt.Sprint(relayMin + 7),
 		"HCW_MEDIA_UDP_PORT":      fmt.Sprint(mediaUDP),
 		"HCW_MEDIA_TCP_PORT":      fmt.Sprint(mediaTCP),
+		"HCW_MAILCATCHER_UI_PORT": "0",
 	}
-	for _, k := range []string{"HCW_GO_IMAGE", "HCW_NODE_IMAGE", "HCW_POSTGRES_IMAGE"} {
+	for _, k := range []string{"HCW_GO_IMAGE", "HCW_NODE_IMAGE", "HCW_POSTGRES_IMAGE", "HCW_MAILPIT_IMAGE"} {
 		if v := os.Getenv(k); v != "" {
 			env[k] = v
 		}
 	}
 	project := fmt.Sprintf("hcwe2e%d", time.Now().UnixNano()%1_000_000)
 	c, err := compose.NewDockerComposeWith(
-		compose.WithStackFiles("../docker-compose.yml"),
+		compose.WithStackFiles(stackFiles...),
 		compose.StackIdentifier(project),
 	)
 	if err != nil {
@@ -101,7 +108,8 @@ func startAppliance(ctx context.Context) (*appliance, error) {
 	a := &appliance{compose: c, project: project, env: env}
 	stackUp := c.WithEnv(env).
 		WaitForService("edge", wait.ForHealthCheck().WithStartupTimeout(5*time.Minute)).
-		WaitForService("backend", wait.ForHealthCheck().WithStartupTimeout(5*time.Minute))
+		WaitForService("backend", wait.ForHealthCheck().WithStartupTimeout(5*time.Minute)).
+		WaitForService("mailcatcher", wait.ForHealthCheck().WithStartupTimeout(2*time.Minute))
 	if err := stackUp.Up(ctx, compose.Wait(true)); err != nil {
 		return a, fmt.Errorf("up: %w", err)
 	}
