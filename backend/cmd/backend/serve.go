@@ -2,12 +2,15 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"os/signal"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -22,6 +25,8 @@ import (
 	"github.com/hcw-home/hcw/backend/internal/consultation"
 	"github.com/hcw-home/hcw/backend/internal/consultationapi"
 	"github.com/hcw-home/hcw/backend/internal/database"
+	"github.com/hcw-home/hcw/backend/internal/events"
+	"github.com/hcw-home/hcw/backend/internal/housekeeping"
 	"github.com/hcw-home/hcw/backend/internal/httpapi"
 	"github.com/hcw-home/hcw/backend/internal/mail"
 	"github.com/hcw-home/hcw/backend/internal/realtime"
@@ -108,12 +113,13 @@ func serve() error {
 		shutdown(srv, hub, cfg.ShutdownTimeout, logger)
 		return err
 	}
-	full, err := apiHandler(cfg, base, pool, keyring, sender, hub, metrics, logger)
+	full, chores, err := apiHandler(ctx, cfg, base, pool, keyring, sender, hub, metrics, logger)
 	if err != nil {
 		shutdown(srv, hub, cfg.ShutdownTimeout, logger)
 		return err
 	}
 	current.Store(&full)
+	go housekeeping.Run(ctx, housekeeping.DefaultInterval, logger, chores...)
 	readiness.SetPool(pool)
 	metrics.RegisterPool(pool)
 	logger.Info("ready")
@@ -129,10 +135,10 @@ func serve() error {
 	return nil
 }
 
-// apiHandler builds the services on the database and the handler with
-// every route.
-func apiHandler(cfg *config.Options, base httpapi.Params, pool *pgxpool.Pool, keyring *sealed.Keyring,
-	sender mail.Sender, hub *realtime.Hub, metrics *httpapi.Metrics, logger *slog.Logger) (http.Handler, error) {
+// apiHandler builds the services on the database, the handler with every
+// route, and the services' periodic clean-ups.
+func apiHandler(ctx context.Context, cfg *config.Options, base httpapi.Params, pool *pgxpool.Pool, keyring *sealed.Keyring,
+	sender mail.Sender, hub *realtime.Hub, metrics *httpapi.Metrics, logger *slog.Logger) (http.Handler, []housekeeping.Task, error) {
 	auditStore := audit.NewStore(pool)
 	accounts := account.NewStore(account.Params{Pool: pool, Keys: keyring, Audit: auditStore})
 	signIn, err := signin.New(signin.Params{
@@ -144,7 +150,7 @@ func apiHandler(cfg *config.Options, base httpapi.Params, pool *pgxpool.Pool, ke
 		OnRevoke: func(userID string) { go hub.CloseUser(userID) },
 	})
 	if err != nil {
-		return nil, fmt.Errorf("sign-in: %w", err)
+		return nil, nil, fmt.Errorf("sign-in: %w", err)
 	}
 	consultations := consultation.New(consultation.Params{
 		Pool: pool, Keys: keyring, Audit: auditStore, Mail: sender, Logger: logger,
@@ -162,25 +168,53 @@ func apiHandler(cfg *config.Options, base httpapi.Params, pool *pgxpool.Pool, ke
 	p := base
 	p.Auth = auth
 	p.Mount = []func(*httpapi.Router){staff.Mount, consultationAPI.Mount}
+	// Real-time: this replica's sockets hear every replica's events through
+	// LISTEN/NOTIFY, and presence is counted per replica in the database.
+	replica := newReplicaID()
 	p.Realtime = realtime.NewHandler(realtime.Params{
 		Logger: logger, Hub: hub, AppHosts: cfg.AppHosts(), WriteError: httpapi.WriteError,
-		Authenticate: func(r *http.Request) (authz.Principal, error) {
-			token := httpapi.SessionTokenFrom(r)
-			if token == "" {
-				return authz.Principal{}, httpapi.ErrNoCredentials
-			}
-			principal, partial, err := auth.Session(r.Context(), token)
-			if err != nil {
-				return authz.Principal{}, err
-			}
-			if partial {
-				return authz.Principal{}, httpapi.ErrSecondFactorPending
-			}
-			return principal, nil
+		Authenticate: consultationapi.SocketAuthenticator(auth),
+		Presence: func(ctx context.Context, p authz.Principal, sockets int) error {
+			return consultations.SetPresence(ctx, replica, p, sockets)
 		},
 	})
+	startEvents(ctx, pool, hub, replica, logger)
+	go consultations.RunPresenceHeartbeat(ctx, replica)
 	h, _ := httpapi.NewHandler(p)
-	return h, nil
+	chores := []housekeeping.Task{
+		{Name: "expired staff sessions", Run: signIn.PurgeExpired},
+		{Name: "audit retention", Run: func(ctx context.Context) (int64, error) {
+			return auditStore.Purge(ctx, time.Now().AddDate(0, 0, -cfg.AuditRetentionDays))
+		}},
+	}
+	return h, chores, nil
+}
+
+// newReplicaID names this process in presence rows and its listening
+// connection.
+func newReplicaID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return "r-" + hex.EncodeToString(b[:])
+}
+
+// startEvents starts this replica's event listener on a dedicated
+// connection and waits (up to 10 s) until it listens, so that the first
+// sockets miss nothing; later outages make the hub ask sockets to resync.
+func startEvents(ctx context.Context, pool *pgxpool.Pool, hub *realtime.Hub, replica string, logger *slog.Logger) {
+	cfg := pool.Config().ConnConfig.Copy()
+	cfg.RuntimeParams["application_name"] = "hcw-events-" + replica
+	listening := make(chan struct{})
+	var once sync.Once
+	l := events.NewListener(events.ListenerParams{ConnConfig: cfg, Sink: hub, Logger: logger,
+		OnListen: func() { once.Do(func() { close(listening) }) }})
+	go func() { _ = l.Run(ctx) }()
+	select {
+	case <-listening:
+	case <-time.After(10 * time.Second):
+		logger.Warn("event listener not listening yet; starting anyway")
+	case <-ctx.Done():
+	}
 }
 
 // shutdown stops accepting, closes sockets with 1001 and drains requests,

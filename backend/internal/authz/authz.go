@@ -8,6 +8,7 @@ package authz
 import (
 	"errors"
 	"slices"
+	"strings"
 )
 
 // Role is a staff role, or a participant's role in one consultation.
@@ -56,6 +57,13 @@ const (
 	PermInvitesCreate Permission = "invites.create"
 	// Invites: list one's invites and read one.
 	PermInvitesRead Permission = "invites.read"
+	// Consultations: read waiting lists (with patient names), a
+	// consultation's detail and one's history (object checks in the
+	// service: CanSeeQueue, or the consultation's doctor).
+	PermConsultationsRead Permission = "consultations.read"
+	// Consultations: accept, send an estimate, transfer, cancel, close,
+	// write the private note (same object checks).
+	PermConsultationsManage Permission = "consultations.manage"
 	// Participant: one's own participation (scoped to one consultation by
 	// the principal's ConsultationID).
 	PermParticipantSelf Permission = "participant.self"
@@ -74,6 +82,9 @@ var policy = map[Permission][]Role{
 	PermInvitesCreate:   {RoleAdmin, RoleDoctor, RoleNurse, RoleScheduler},
 	PermInvitesRead:     {RoleAdmin, RoleDoctor, RoleNurse, RoleScheduler},
 	PermParticipantSelf: {RolePatient, RoleGuest, RoleInterpreter, RoleExpert},
+
+	PermConsultationsRead:   {RoleDoctor, RoleNurse},
+	PermConsultationsManage: {RoleDoctor},
 }
 
 // ErrForbidden is the refusal of an authenticated caller.
@@ -146,4 +157,27 @@ func CanInviteToQueue(p Principal, queueID string) bool {
 // their own consultation and nothing else. Staff rules are elsewhere.
 func InConsultation(p Principal, consultationID string) bool {
 	return p.Kind == "participant" && p.ConsultationID != "" && p.ConsultationID == consultationID
+}
+
+// CanReceive is the object-level rule for real-time events, checked for
+// every event before it is written to a socket. topic is "<kind>:<id>":
+// a queue's events go to the doctors and nurses who see it (admins
+// administer queues but do not watch patients wait), a user's to that
+// account, a consultation's to its participants. Staff learn of their
+// consultations through queue and user topics.
+func CanReceive(p Principal, topic string) bool {
+	kind, id, ok := strings.Cut(topic, ":")
+	if !ok || id == "" {
+		return false
+	}
+	switch kind {
+	case "queue":
+		return (p.Role == RoleDoctor || p.Role == RoleNurse) && CanSeeQueue(p, id)
+	case "user":
+		return p.Kind == "user" && p.UserID == id
+	case "consultation":
+		return InConsultation(p, id)
+	default:
+		return false
+	}
 }

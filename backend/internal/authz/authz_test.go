@@ -15,6 +15,9 @@ var expected = map[Permission]map[Role]bool{
 	PermInvitesCreate:   {RoleAdmin: true, RoleDoctor: true, RoleNurse: true, RoleScheduler: true},
 	PermInvitesRead:     {RoleAdmin: true, RoleDoctor: true, RoleNurse: true, RoleScheduler: true},
 	PermParticipantSelf: {RolePatient: true, RoleGuest: true, RoleInterpreter: true, RoleExpert: true},
+
+	PermConsultationsRead:   {RoleDoctor: true, RoleNurse: true},
+	PermConsultationsManage: {RoleDoctor: true},
 }
 
 func TestPolicyMatrix(t *testing.T) {
@@ -89,5 +92,40 @@ func TestInConsultation(t *testing.T) {
 	if !InConsultation(p, "c1") || InConsultation(p, "c2") || InConsultation(Principal{Kind: "user", ConsultationID: "c1"}, "c1") ||
 		InConsultation(Principal{Kind: "participant"}, "") {
 		t.Fatal("InConsultation is wrong")
+	}
+}
+
+func TestCanReceive(t *testing.T) {
+	doctor := Principal{Kind: "user", ID: "d", UserID: "d", Role: RoleDoctor, QueueIDs: []string{"q1"}}
+	allNurse := Principal{Kind: "user", ID: "n", UserID: "n", Role: RoleNurse, AllQueues: true}
+	admin := Principal{Kind: "user", ID: "a", UserID: "a", Role: RoleAdmin}
+	patient := Principal{Kind: "participant", ID: "p", Role: RolePatient, ConsultationID: "c1"}
+	key := Principal{Kind: "api_key", ID: "k", UserID: "d", Role: RoleDoctor, QueueIDs: []string{"q1"}}
+	for _, tc := range []struct {
+		name  string
+		p     Principal
+		topic string
+		want  bool
+	}{
+		{"doctor own queue", doctor, "queue:q1", true},
+		{"doctor other queue", doctor, "queue:q2", false},
+		{"all-queues nurse", allNurse, "queue:q2", true},
+		{"admin queue", admin, "queue:q1", false},
+		{"doctor self", doctor, "user:d", true},
+		{"doctor other user", doctor, "user:n", false},
+		{"api key user", key, "user:d", false},
+		{"api key queue", key, "queue:q1", false},
+		{"doctor consultation", doctor, "consultation:c1", false},
+		{"patient own", patient, "consultation:c1", true},
+		{"patient other", patient, "consultation:c2", false},
+		{"patient queue", patient, "queue:q1", false},
+		{"patient user", patient, "user:p", false},
+		{"malformed", doctor, "queue", false},
+		{"empty id", patient, "consultation:", false},
+		{"unknown kind", admin, "audit:x", false},
+	} {
+		if got := CanReceive(tc.p, tc.topic); got != tc.want {
+			t.Errorf("%s: CanReceive = %v, want %v", tc.name, got, tc.want)
+		}
 	}
 }

@@ -6,10 +6,29 @@
 // A consultation is created together with its patient's invite, in status
 // invited: it is in no queue view yet. The patient's first successful
 // redemption moves it to pending (waiting in its queue, or for its named
-// doctor); accepting (a later part) moves it to active, closing to closed.
+// doctor); a doctor accepting moves it to active (the first of concurrent
+// accepts wins: a conditional UPDATE ... WHERE status = 'pending'), its
+// doctor closing to closed (reason completed). Cancelling closes one not
+// yet accepted (reason cancelled); a transfer to another queue or doctor
+// makes a pending or active one wait again there, keeping its waiting
+// time.
 //
 //	invited -> pending -> active -> closed
 //	invited, pending -> closed (cancelled)
+//	pending, active -> pending (transfer)
+//
+// Closing revokes every participant session and every invite not yet
+// redeemed, writes an anonymous consultation_stats row and publishes
+// consultation.closed (package events), on which every replica closes the
+// participants' sockets. Each change publishes its events in the
+// transaction that makes it. Staff reads of patient data (waiting lists,
+// a consultation, one's history) are audited per consultation. The
+// doctor's note is sealed like the names and shown to staff only.
+//
+// # Presence
+//
+// See presence.go: one row per participant and replica with sockets open,
+// refreshed by a heartbeat and counted only while fresh.
 //
 // # Invite states
 //

@@ -36,6 +36,12 @@ var (
 	ErrConsultationClosed = errors.New("consultation closed")
 	// ErrThrottled is wrapped by *ThrottledError.
 	ErrThrottled = errors.New("too many failed attempts")
+	// ErrAlreadyAccepted means another doctor accepted the consultation
+	// first.
+	ErrAlreadyAccepted = errors.New("the consultation was already accepted")
+	// ErrWrongState means the consultation's status does not allow this
+	// (e.g. closing one that is still pending).
+	ErrWrongState = errors.New("the consultation's status does not allow this")
 	// ErrInvalidSession means the participant session token is unknown,
 	// malformed, expired, revoked or its consultation is closed.
 	ErrInvalidSession = errors.New("invalid participant session")

@@ -13,6 +13,7 @@ import (
 
 	"github.com/hcw-home/hcw/backend/internal/audit"
 	"github.com/hcw-home/hcw/backend/internal/authz"
+	"github.com/hcw-home/hcw/backend/internal/events"
 )
 
 // Redemption is a successful redemption: a new participant session.
@@ -115,8 +116,14 @@ func (s *Service) Redeem(ctx context.Context, rawToken string, client netip.Addr
 				return err
 			}
 			if inv.Role == authz.RolePatient {
-				if _, err := tx.Exec(ctx, sqlConsultationToPending, inv.ConsultationID, now); err != nil {
+				tag, err := tx.Exec(ctx, sqlConsultationToPending, inv.ConsultationID, now)
+				if err != nil {
 					return err
+				}
+				if tag.RowsAffected() == 1 {
+					if err := s.publishPending(ctx, tx, inv); err != nil {
+						return err
+					}
 				}
 			}
 			if err := s.record(ctx, tx, participant, ActionInviteRedeemed, "invite", inv.ID, inv.ConsultationID, audit.OutcomeSuccess); err != nil {
@@ -146,6 +153,24 @@ func (s *Service) Redeem(ctx context.Context, rawToken string, client netip.Addr
 		return Redemption{}, refusal
 	}
 	return red, nil
+}
+
+// publishPending announces a consultation that starts waiting: its queue's
+// staff (or its named doctor) see it appear, the others waiting their
+// places.
+func (s *Service) publishPending(ctx context.Context, tx pgx.Tx, inv Invite) error {
+	r := consultationRow{ID: inv.ConsultationID}
+	if inv.QueueID != "" {
+		r.QueueID = &inv.QueueID
+	}
+	if inv.DoctorID != "" {
+		r.DoctorID = &inv.DoctorID
+	}
+	if err := events.PublishData(ctx, tx, events.TypeConsultationPending,
+		map[string]string{"consultation_id": inv.ConsultationID, "queue_id": inv.QueueID}, topics(r)[1:]...); err != nil {
+		return err
+	}
+	return s.publishQueueChange(ctx, tx, r.QueueID, r.DoctorID)
 }
 
 // redeemFailed counts a failure of the address, audits it and returns

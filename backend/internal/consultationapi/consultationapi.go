@@ -45,6 +45,7 @@ func (a *API) Mount(rt *httpapi.Router) {
 	a.mountQueues(rt)
 	a.mountInvites(rt)
 	a.mountParticipant(rt)
+	a.mountLifecycle(rt)
 }
 
 // Authenticator chains staff sessions and participant sessions, which
@@ -76,6 +77,26 @@ func (ch chain) Session(ctx context.Context, token string) (authz.Principal, boo
 
 func (ch chain) APIKey(ctx context.Context, key string) (authz.Principal, error) {
 	return ch.staff.APIKey(ctx, key)
+}
+
+// SocketAuthenticator resolves the caller of a /ws request from its
+// session cookie through auth (staff sessions, then participant
+// sessions); a session that has passed the password step only is refused.
+func SocketAuthenticator(auth httpapi.Authenticator) func(*http.Request) (authz.Principal, error) {
+	return func(r *http.Request) (authz.Principal, error) {
+		token := httpapi.SessionTokenFrom(r)
+		if token == "" {
+			return authz.Principal{}, httpapi.ErrNoCredentials
+		}
+		p, partial, err := auth.Session(r.Context(), token)
+		if err != nil {
+			return authz.Principal{}, err
+		}
+		if partial {
+			return authz.Principal{}, httpapi.ErrSecondFactorPending
+		}
+		return p, nil
+	}
 }
 
 // actor is the audit actor of an authenticated staff request.
@@ -136,6 +157,10 @@ func (a *API) writeErr(w http.ResponseWriter, r *http.Request, err error) {
 		httpapi.WriteRequestError(w, &httpapi.RequestError{Status: http.StatusConflict, Code: CodeQueueNameTaken, Field: "name", Message: "a queue with this name already exists"})
 	case errors.Is(err, consultation.ErrQueueInUse):
 		httpapi.WriteError(w, http.StatusConflict, CodeQueueInUse, "consultations still refer to this queue")
+	case errors.Is(err, consultation.ErrAlreadyAccepted):
+		httpapi.WriteError(w, http.StatusConflict, CodeAlreadyAccepted, "another doctor accepted this consultation first")
+	case errors.Is(err, consultation.ErrWrongState):
+		httpapi.WriteError(w, http.StatusConflict, CodeInvalidState, "the consultation's status does not allow this")
 	case errors.Is(err, consultation.ErrInvalidTransition):
 		httpapi.WriteError(w, http.StatusConflict, CodeInvalidTransition, "the invite's status does not allow this")
 	case errors.As(err, &throttle):

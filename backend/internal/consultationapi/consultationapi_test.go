@@ -32,12 +32,17 @@ func TestRouteMatrix(t *testing.T) {
 	staff := []string{"admin", "doctor-in", "doctor-out", "nurse"}
 	inviters := []string{"admin", "doctor-in", "doctor-out", "nurse", "scheduler-key"}
 	participant := []string{"patient"}
+	clinicians := []string{"doctor-in", "doctor-out", "nurse"}
+	doctors := []string{"doctor-in", "doctor-out"}
 	expected := map[string][]string{
 		"listQueues": admin, "createQueue": admin, "getQueue": admin, "updateQueue": admin,
 		"deleteQueue": admin, "setQueueMembers": admin, "listMyQueues": staff,
 		"createInvite": inviters, "listInvites": inviters, "getInvite": inviters,
 		"resendInvite": inviters, "revokeInvite": inviters,
-		"getParticipantMe": participant, "getParticipantConsultation": participant,
+		"getParticipantMe": participant, "getParticipantConsultation": participant, "getQueuePosition": participant,
+		"listWaitingConsultations": clinicians, "listMyConsultations": clinicians, "getConsultation": clinicians,
+		"acceptConsultation": doctors, "sendConsultationEstimate": doctors, "transferConsultation": doctors,
+		"cancelConsultation": doctors, "closeConsultation": doctors, "setConsultationNote": doctors,
 	}
 	callers := map[string]*caller{
 		"anonymous": {}, "admin": f.admin, "doctor-in": f.doctorIn, "doctor-out": f.doctorOut,
@@ -46,7 +51,7 @@ func TestRouteMatrix(t *testing.T) {
 	mine := map[string]bool{}
 	for _, op := range e.rt.Operations() {
 		if op.Auth == httpapi.AuthNone || !strings.Contains(op.Path, "/queues") && !strings.Contains(op.Path, "/invites") &&
-			!strings.Contains(op.Path, "/participant") {
+			!strings.Contains(op.Path, "/participant") && !strings.Contains(op.Path, "/consultations") {
 			continue
 		}
 		mine[op.ID] = true
@@ -315,8 +320,8 @@ func TestRedeem(t *testing.T) {
 		inv, token := e.invite(f.doctorIn, map[string]any{"queue_id": f.queueID})
 		res, p := e.redeem(token)
 		require.Equal(t, 200, res.status)
-		_, err := e.pool.Exec(t.Context(), `UPDATE consultations SET status = 'closed', closed_at = now() WHERE id = $1`, inv.Invite.ConsultationID)
-		require.NoError(t, err)
+		require.Equal(t, 200, e.do(f.doctorIn, "POST", "/api/v1/consultations/"+inv.Invite.ConsultationID+"/accept", nil).status)
+		require.Equal(t, 200, e.do(f.doctorIn, "POST", "/api/v1/consultations/"+inv.Invite.ConsultationID+"/close", nil).status)
 		res, _ = e.redeem(token)
 		assert.Equal(t, 410, res.status)
 		assert.Equal(t, consultationapi.CodeConsultationClosed, res.code())

@@ -13,18 +13,22 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
 	"github.com/hcw-home/hcw/backend/internal/account"
 	"github.com/hcw-home/hcw/backend/internal/audit"
+	"github.com/hcw-home/hcw/backend/internal/authz"
 	"github.com/hcw-home/hcw/backend/internal/clientinfo"
 	"github.com/hcw-home/hcw/backend/internal/consultation"
 	"github.com/hcw-home/hcw/backend/internal/consultationapi"
 	"github.com/hcw-home/hcw/backend/internal/database"
 	"github.com/hcw-home/hcw/backend/internal/database/dbtest"
+	"github.com/hcw-home/hcw/backend/internal/events"
 	"github.com/hcw-home/hcw/backend/internal/httpapi"
 	"github.com/hcw-home/hcw/backend/internal/mail"
+	"github.com/hcw-home/hcw/backend/internal/realtime"
 	"github.com/hcw-home/hcw/backend/internal/sealed"
 	"github.com/hcw-home/hcw/backend/internal/signin"
 	"github.com/hcw-home/hcw/backend/internal/signin/totp"
@@ -117,7 +121,13 @@ type env struct {
 	clock    *clock
 	logs     *syncBuffer
 	keys     *sealed.Keyring
+	hub      *realtime.Hub
+	// wsURL is the socket address once live has started a server.
+	wsURL string
 }
+
+// replicaID is the test server's presence replica.
+const replicaID = "r-test"
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
@@ -140,12 +150,85 @@ func newEnv(t *testing.T) *env {
 	staff := staffapi.New(staffapi.Params{Accounts: e.accounts, SignIn: signIn, Audit: auditStore, Mail: e.mail,
 		Logger: logger, DoctorHost: doctorHost, AdminHost: "admin.example.org", Queues: e.svc})
 	api := consultationapi.New(consultationapi.Params{Consultations: e.svc, Logger: logger})
+	auth := consultationapi.Authenticator(staff.Authenticator(), e.svc)
+	e.hub = realtime.NewHub()
 	e.h, e.rt = httpapi.NewHandler(httpapi.Params{
-		Logger: logger, AppHosts: appHosts, Auth: consultationapi.Authenticator(staff.Authenticator(), e.svc),
+		Logger: logger, AppHosts: appHosts, Auth: auth,
 		Mount: []func(*httpapi.Router){staff.Mount, api.Mount},
 		Edge:  clientinfo.NewEdge(clientinfo.EdgeParams{Logger: logger}),
+		Realtime: realtime.NewHandler(realtime.Params{Logger: logger, Hub: e.hub, AppHosts: appHosts,
+			WriteError: httpapi.WriteError, Authenticate: consultationapi.SocketAuthenticator(auth),
+			Presence: func(ctx context.Context, p authz.Principal, sockets int) error {
+				return e.svc.SetPresence(ctx, replicaID, p, sockets)
+			}}),
 	})
 	return e
+}
+
+// live starts what a replica runs besides its routes: a server for
+// sockets and the event listener feeding the hub.
+func (e *env) live() {
+	e.t.Helper()
+	cfg := e.pool.Config().ConnConfig.Copy()
+	listening := make(chan struct{})
+	var once sync.Once
+	l := events.NewListener(events.ListenerParams{ConnConfig: cfg, Sink: e.hub,
+		Logger:   slog.New(slog.NewTextHandler(io.Discard, nil)),
+		OnListen: func() { once.Do(func() { close(listening) }) }})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = l.Run(ctx); close(done) }()
+	srv := httptest.NewServer(e.h)
+	e.t.Cleanup(func() {
+		e.hub.Shutdown()
+		srv.Close()
+		cancel()
+		<-done
+	})
+	select {
+	case <-listening:
+	case <-time.After(10 * time.Second):
+		e.t.Fatal("listener did not start")
+	}
+	e.wsURL = "ws" + strings.TrimPrefix(srv.URL, "http") + "/ws"
+}
+
+// dial opens a socket as c from the app on host and reads its hello.
+func (e *env) dial(c *caller, host string) *websocket.Conn {
+	e.t.Helper()
+	h := http.Header{"Origin": {"https://" + host}}
+	h.Set("Cookie", signin.CookieName+"="+c.cookie)
+	ctx, cancel := context.WithTimeout(e.t.Context(), 5*time.Second)
+	defer cancel()
+	ws, _, err := websocket.Dial(ctx, e.wsURL, &websocket.DialOptions{Host: host, HTTPHeader: h})
+	require.NoError(e.t, err)
+	e.t.Cleanup(func() { ws.CloseNow() })
+	require.Equal(e.t, "hello", readMsg(e.t, ws)["type"])
+	return ws
+}
+
+// readMsg reads one envelope.
+func readMsg(t *testing.T, ws *websocket.Conn) map[string]any {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	_, b, err := ws.Read(ctx)
+	require.NoError(t, err)
+	var m map[string]any
+	require.NoError(t, json.Unmarshal(b, &m))
+	return m
+}
+
+// waitMsg reads until an envelope of type typ arrives, skipping others.
+func waitMsg(t *testing.T, ws *websocket.Conn, typ string) map[string]any {
+	t.Helper()
+	for {
+		m := readMsg(t, ws)
+		if m["type"] == typ {
+			d, _ := m["data"].(map[string]any)
+			return d
+		}
+	}
 }
 
 // caller is a browser (one session cookie) or an API client.

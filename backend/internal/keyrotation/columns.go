@@ -45,5 +45,6 @@ func Columns() []Column {
 		{Table: "invites", Name: "phone_sealed", ID: "id", AAD: sealedField("invites", "phone")},
 		{Table: "invites", Name: "note_sealed", ID: "id", AAD: sealedField("invites", "note")},
 		{Table: "invites", Name: "metadata_sealed", ID: "id", AAD: sealedField("invites", "metadata")},
+		{Table: "consultations", Name: "note_sealed", ID: "id", AAD: sealedField("consultations", "note")},
 	}
 }

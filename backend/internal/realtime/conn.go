@@ -8,6 +8,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -26,6 +27,12 @@ const (
 	DefaultPingInterval = 20 * time.Second
 	DefaultPingTimeout  = 10 * time.Second
 	writeTimeout        = 10 * time.Second
+	// SendQueue is how many events may wait for a slow socket; a socket
+	// that falls further behind is closed with 1013 (the client
+	// reconnects and refetches).
+	SendQueue = 256
+	// presenceTimeout bounds one presence update.
+	presenceTimeout = 5 * time.Second
 )
 
 // Message types of the envelope.
@@ -76,12 +83,19 @@ type Params struct {
 	Authenticate func(r *http.Request) (authz.Principal, error)
 	// PingInterval and PingTimeout default to 20 s and 10 s.
 	PingInterval, PingTimeout time.Duration
+	// Presence, if set, is told a participant's number of open sockets on
+	// this replica each time it changes, one call at a time per handler
+	// (a participant is online while any replica counts one).
+	Presence func(ctx context.Context, p authz.Principal, sockets int) error
 }
 
 // Handler serves GET /ws.
 type Handler struct {
 	p      Params
 	nextID atomic.Uint64
+	// presenceMu orders presence updates, so that the last update written
+	// is the count at the time of writing.
+	presenceMu sync.Mutex
 }
 
 // NewHandler returns the WebSocket handler.
@@ -104,10 +118,39 @@ type Conn struct {
 	// Principal is who it belongs to.
 	Principal authz.Principal
 	ws        *websocket.Conn
+	// topics are the socket's subscriptions (Subscriptions).
+	topics []string
+	// send feeds the socket's writer; dead is set once it stopped.
+	send chan outbound
+	dead atomic.Bool
+}
+
+// outbound is one queued message, or the order to close after the
+// messages queued before it.
+type outbound struct {
+	raw    []byte
+	close  bool
+	code   websocket.StatusCode
+	reason string
 }
 
 func (c *Conn) close(code websocket.StatusCode, reason string) {
 	_ = c.ws.Close(code, reason)
+}
+
+// enqueue hands m to the socket's writer without blocking the caller; a
+// socket too far behind is closed.
+func (c *Conn) enqueue(m outbound) {
+	if c.dead.Load() {
+		return
+	}
+	select {
+	case c.send <- m:
+	default:
+		if c.dead.CompareAndSwap(false, true) {
+			go c.close(websocket.StatusTryAgainLater, "too far behind; reconnect")
+		}
+	}
 }
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -137,12 +180,18 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ws.SetReadLimit(ReadLimit)
-	c := &Conn{ID: h.nextID.Add(1), Client: info, Principal: principal, ws: ws}
+	c := &Conn{ID: h.nextID.Add(1), Client: info, Principal: principal, ws: ws,
+		topics: Subscriptions(principal), send: make(chan outbound, SendQueue)}
 	if !h.p.Hub.add(c) {
 		_ = ws.Close(websocket.StatusGoingAway, "server shutting down")
 		return
 	}
-	defer h.p.Hub.remove(c)
+	defer h.p.Hub.release()
+	h.presence(c)
+	defer func() {
+		h.p.Hub.remove(c)
+		h.presence(c)
+	}()
 
 	start := time.Now()
 	h.p.Logger.Info("websocket connected", "conn_id", c.ID, "client_ip", info.IPString(), "host", info.Host)
@@ -166,6 +215,7 @@ func (h *Handler) serve(parent context.Context, c *Conn) error {
 	}}); err != nil {
 		return err
 	}
+	go h.writer(ctx, cancel, c)
 	for {
 		typ, data, err := c.ws.Read(ctx)
 		if err != nil {
@@ -194,6 +244,47 @@ func (h *Handler) serve(parent context.Context, c *Conn) error {
 		if err := write(ctx, c.ws, out); err != nil {
 			return err
 		}
+	}
+}
+
+// writer writes the socket's queued events in order, or closes it when
+// told to.
+func (h *Handler) writer(ctx context.Context, cancel context.CancelFunc, c *Conn) {
+	defer c.dead.Store(true)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case m := <-c.send:
+			if m.close {
+				c.close(m.code, m.reason)
+				cancel()
+				return
+			}
+			wctx, wcancel := context.WithTimeout(ctx, writeTimeout)
+			err := c.ws.Write(wctx, websocket.MessageText, m.raw)
+			wcancel()
+			if err != nil {
+				cancel()
+				_ = c.ws.CloseNow()
+				return
+			}
+		}
+	}
+}
+
+// presence reports a participant's socket count on this replica after a
+// change. Failures are logged: the heartbeat's expiry bounds the damage.
+func (h *Handler) presence(c *Conn) {
+	if h.p.Presence == nil || c.Principal.Kind != "participant" {
+		return
+	}
+	h.presenceMu.Lock()
+	defer h.presenceMu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), presenceTimeout)
+	defer cancel()
+	if err := h.p.Presence(ctx, c.Principal, h.p.Hub.ParticipantSockets(c.Principal.ID)); err != nil {
+		h.p.Logger.Error("presence update failed", "conn_id", c.ID, "error", err.Error())
 	}
 }
 

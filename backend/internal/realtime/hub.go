@@ -1,24 +1,38 @@
 package realtime
 
 import (
+	"encoding/json"
+	"slices"
+	"strings"
 	"sync"
 
 	"github.com/coder/websocket"
+
+	"github.com/hcw-home/hcw/backend/internal/authz"
+	"github.com/hcw-home/hcw/backend/internal/events"
 )
 
-// Hub tracks open sockets so that shutdown, and later a logout or a
-// disabled account, can close them.
+// Hub tracks the process's open sockets: it delivers events to those
+// whose owners subscribe to and may see them, counts each participant's
+// sockets for presence, and closes sockets when sessions or consultations
+// end or the server shuts down. It is the events.Sink of this replica.
+//
+// Delivery walks every socket; a replica holds a few thousand at most.
 type Hub struct {
 	mu     sync.Mutex
 	conns  map[*Conn]struct{}
 	closed bool
 	wg     sync.WaitGroup
+	// participants counts open sockets per participant id.
+	participants map[string]int
 }
 
 // NewHub returns an empty hub.
 func NewHub() *Hub {
-	return &Hub{conns: map[*Conn]struct{}{}}
+	return &Hub{conns: map[*Conn]struct{}{}, participants: map[string]int{}}
 }
+
+var _ events.Sink = (*Hub)(nil)
 
 // add registers c; it returns false once the hub is shutting down.
 func (h *Hub) add(c *Conn) bool {
@@ -28,17 +42,37 @@ func (h *Hub) add(c *Conn) bool {
 		return false
 	}
 	h.conns[c] = struct{}{}
+	if c.Principal.Kind == "participant" {
+		h.participants[c.Principal.ID]++
+	}
 	h.wg.Add(1)
 	return true
 }
 
+// remove unregisters c; release must follow once its handler is done.
 func (h *Hub) remove(c *Conn) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if _, ok := h.conns[c]; ok {
-		delete(h.conns, c)
-		h.wg.Done()
+	if _, ok := h.conns[c]; !ok {
+		return
 	}
+	delete(h.conns, c)
+	if c.Principal.Kind == "participant" {
+		if h.participants[c.Principal.ID]--; h.participants[c.Principal.ID] <= 0 {
+			delete(h.participants, c.Principal.ID)
+		}
+	}
+}
+
+// release marks the end of a handler registered by add.
+func (h *Hub) release() { h.wg.Done() }
+
+// ParticipantSockets returns how many sockets of a participant are open
+// on this replica.
+func (h *Hub) ParticipantSockets(participantID string) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.participants[participantID]
 }
 
 // Len returns the number of open sockets.
@@ -48,16 +82,60 @@ func (h *Hub) Len() int {
 	return len(h.conns)
 }
 
-// CloseWhere closes, in parallel, every socket for which match is true.
-func (h *Hub) CloseWhere(match func(*Conn) bool, code websocket.StatusCode, reason string) {
+func (h *Hub) where(match func(*Conn) bool) []*Conn {
 	h.mu.Lock()
+	defer h.mu.Unlock()
 	var targets []*Conn
 	for c := range h.conns {
 		if match(c) {
 			targets = append(targets, c)
 		}
 	}
-	h.mu.Unlock()
+	return targets
+}
+
+// Deliver writes ev to every socket that subscribes to one of its topics
+// and whose owner may receive it (authz.CanReceive), once per socket. A
+// consultation.closed event then closes the sockets of that
+// consultation's participants with 1008, after the event.
+func (h *Hub) Deliver(ev events.Event) {
+	env := Envelope{Type: ev.Type}
+	if len(ev.Data) > 0 {
+		env.Data = ev.Data
+	}
+	raw, err := json.Marshal(env)
+	if err != nil {
+		return // a RawMessage from the listener is valid JSON
+	}
+	for _, c := range h.where(func(c *Conn) bool { return c.wants(ev.Topics) }) {
+		c.enqueue(outbound{raw: raw})
+	}
+	if ev.Type != events.TypeConsultationClosed {
+		return
+	}
+	for _, t := range ev.Topics {
+		kind, id := events.SplitTopic(t)
+		if kind != events.KindConsultation {
+			continue
+		}
+		for _, c := range h.where(func(c *Conn) bool { return authz.InConsultation(c.Principal, id) }) {
+			c.enqueue(outbound{close: true, code: websocket.StatusPolicyViolation, reason: "consultation closed"})
+		}
+	}
+}
+
+// Resync tells every socket that events may have been missed: clients
+// refetch what they show.
+func (h *Hub) Resync() {
+	raw, _ := json.Marshal(Envelope{Type: events.TypeResync})
+	for _, c := range h.where(func(*Conn) bool { return true }) {
+		c.enqueue(outbound{raw: raw})
+	}
+}
+
+// CloseWhere closes, in parallel, every socket for which match is true.
+func (h *Hub) CloseWhere(match func(*Conn) bool, code websocket.StatusCode, reason string) {
+	targets := h.where(match)
 	var wg sync.WaitGroup
 	for _, c := range targets {
 		wg.Go(func() { c.close(code, reason) })
@@ -80,4 +158,43 @@ func (h *Hub) Shutdown() {
 	h.mu.Unlock()
 	h.CloseWhere(func(*Conn) bool { return true }, websocket.StatusGoingAway, "server shutting down")
 	h.wg.Wait()
+}
+
+// Subscriptions are the topics a socket follows from its owner's
+// principal, computed when it connects: a doctor's or nurse's queues
+// ("queue:*" for all-queues staff) and their own user topic, a
+// participant's consultation. Admins and API keys follow nothing.
+// Queue membership changes apply to sockets opened afterwards.
+func Subscriptions(p authz.Principal) []string {
+	switch {
+	case p.Kind == "participant" && p.ConsultationID != "":
+		return []string{events.Topic(events.KindConsultation, p.ConsultationID)}
+	case p.Kind == "user" && (p.Role == authz.RoleDoctor || p.Role == authz.RoleNurse):
+		topics := []string{events.Topic(events.KindUser, p.UserID)}
+		if p.AllQueues {
+			return append(topics, events.Topic(events.KindQueue, "*"))
+		}
+		for _, q := range p.QueueIDs {
+			topics = append(topics, events.Topic(events.KindQueue, q))
+		}
+		return topics
+	}
+	return nil
+}
+
+// subscribed reports whether topic is among the socket's subscriptions
+// ("<kind>:*" covers every id of its kind).
+func (c *Conn) subscribed(topic string) bool {
+	kind, _ := events.SplitTopic(topic)
+	return slices.ContainsFunc(c.topics, func(s string) bool {
+		return s == topic || (strings.HasSuffix(s, ":*") && s == kind+":*")
+	})
+}
+
+// wants reports whether an event on topics is for this socket: subscribed
+// to and, checked anew for every event, allowed.
+func (c *Conn) wants(topics []string) bool {
+	return slices.ContainsFunc(topics, func(t string) bool {
+		return c.subscribed(t) && authz.CanReceive(c.Principal, t)
+	})
 }
