@@ -11,6 +11,7 @@ import (
 	"github.com/hcw-home/hcw/backend/internal/audit"
 	"github.com/hcw-home/hcw/backend/internal/sealed"
 	"github.com/hcw-home/hcw/backend/internal/signin"
+	"github.com/hcw-home/hcw/backend/internal/signin/passkeytest"
 )
 
 // passkeyService is e's service with passkeys on for the staff hosts.
@@ -48,7 +49,7 @@ func TestPasskeyHostIsTheRelyingParty(t *testing.T) {
 	}
 
 	// A non-default port stays in the origin; the RP ID is the bare host.
-	cred := vw.NewCredential(vw.KeyTypeEC2)
+	cred := passkeytest.Credential()
 	rp := vw.RelyingParty{ID: "doctor.example.org", Origin: "https://doctor.example.org:8443"}
 	att := attestation(t, svc, tok, "DOCTOR.example.org:8443", rp, cred)
 	res, err := svc.FinishPasskeyRegistration(ctx, tok, "doctor.example.org:8443", "key", att, ip1)
@@ -57,7 +58,7 @@ func TestPasskeyHostIsTheRelyingParty(t *testing.T) {
 	assert.Empty(t, res.Token, "a full session stays as it is")
 
 	// A ceremony begun on one host does not finish on the other.
-	other := vw.NewCredential(vw.KeyTypeEC2)
+	other := passkeytest.Credential()
 	att = attestation(t, svc, tok, "doctor.example.org", vw.RelyingParty{ID: "doctor.example.org", Origin: "https://doctor.example.org"}, other)
 	_, err = svc.FinishPasskeyRegistration(ctx, tok, "admin.example.org", "key", att, ip1)
 	assert.ErrorIs(t, err, signin.ErrInvalidPasskey)
@@ -77,7 +78,7 @@ func TestPasskeyCeremonyExpires(t *testing.T) {
 	require.Equal(t, signin.NextEnrol, res.Next)
 
 	rp := vw.RelyingParty{ID: "doctor.example.org", Origin: "https://doctor.example.org"}
-	att := attestation(t, svc, res.Token, "doctor.example.org", rp, vw.NewCredential(vw.KeyTypeEC2))
+	att := attestation(t, svc, res.Token, "doctor.example.org", rp, passkeytest.Credential())
 	e.clock.Add(signin.CeremonyTTL)
 	_, err := svc.FinishPasskeyRegistration(ctx, res.Token, "doctor.example.org", "key", att, ip1)
 	assert.ErrorIs(t, err, signin.ErrNoPendingCeremony)
@@ -85,7 +86,7 @@ func TestPasskeyCeremonyExpires(t *testing.T) {
 	has, err := svc.HasSecondFactor(ctx, u.ID)
 	require.NoError(t, err)
 	assert.False(t, has)
-	cred := vw.NewCredential(vw.KeyTypeEC2)
+	cred := passkeytest.Credential()
 	att = attestation(t, svc, res.Token, "doctor.example.org", rp, cred)
 	e.clock.Add(signin.CeremonyTTL - time.Second)
 	out, err := svc.FinishPasskeyRegistration(ctx, res.Token, "doctor.example.org", "key", att, ip1)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/hcw-home/hcw/backend/internal/account"
 	"github.com/hcw-home/hcw/backend/internal/httpapi"
+	"github.com/hcw-home/hcw/backend/internal/signin/passkeytest"
 	"github.com/hcw-home/hcw/backend/internal/staffapi"
 )
 
@@ -29,7 +30,7 @@ func newSoftKey() *softKey {
 	return &softKey{
 		rp:   vw.RelyingParty{Name: "HCW@Home", ID: host, Origin: "https://" + host},
 		auth: vw.NewAuthenticator(),
-		cred: vw.NewCredential(vw.KeyTypeEC2),
+		cred: passkeytest.Credential(),
 	}
 }
 
@@ -180,10 +181,10 @@ func TestPasskeyRefusals(t *testing.T) {
 		{"wrong origin", func(k *softKey) { k.rp.Origin = "https://evil.example.org" }},
 		{"other app's origin", func(k *softKey) { k.rp.Origin = "https://admin.example.org" }},
 		{"wrong RP ID", func(k *softKey) { k.rp.ID = "example.org" }},
-		{"unregistered credential", func(k *softKey) { k.cred = vw.NewCredential(vw.KeyTypeEC2) }},
+		{"unregistered credential", func(k *softKey) { k.cred = passkeytest.Credential() }},
 		{"other key, same credential id", func(k *softKey) {
 			id := k.cred.ID
-			k.cred = vw.NewCredential(vw.KeyTypeEC2)
+			k.cred = passkeytest.Credential()
 			k.cred.ID = id
 		}},
 	}
