@@ -177,6 +177,7 @@ func apiHandler(ctx context.Context, cfg *config.Options, base httpapi.Params, p
 		Presence: func(ctx context.Context, p authz.Principal, sockets int) error {
 			return consultations.SetPresence(ctx, replica, p, sockets)
 		},
+		Messages: consultationAPI.SocketMessages(),
 	})
 	startEvents(ctx, pool, hub, replica, logger)
 	go consultations.RunPresenceHeartbeat(ctx, replica)

@@ -25,6 +25,12 @@
 // a consultation, one's history) are audited per consultation. The
 // doctor's note is sealed like the names and shown to staff only.
 //
+// # Chat
+//
+// See chat.go: messages numbered per consultation under its row lock,
+// idempotent per sender and key, sealed, every read audited, read-only
+// once the consultation is closed.
+//
 // # Presence
 //
 // See presence.go: one row per participant and replica with sockets open,

@@ -46,6 +46,7 @@ func (a *API) Mount(rt *httpapi.Router) {
 	a.mountInvites(rt)
 	a.mountParticipant(rt)
 	a.mountLifecycle(rt)
+	a.mountChat(rt)
 }
 
 // Authenticator chains staff sessions and participant sessions, which

@@ -43,6 +43,8 @@ func TestRouteMatrix(t *testing.T) {
 		"listWaitingConsultations": clinicians, "listMyConsultations": clinicians, "getConsultation": clinicians,
 		"acceptConsultation": doctors, "sendConsultationEstimate": doctors, "transferConsultation": doctors,
 		"cancelConsultation": doctors, "closeConsultation": doctors, "setConsultationNote": doctors,
+		"sendMessage": doctors, "listMessages": doctors, "markMessagesRead": doctors,
+		"sendParticipantMessage": participant, "listParticipantMessages": participant, "markParticipantMessagesRead": participant,
 	}
 	callers := map[string]*caller{
 		"anonymous": {}, "admin": f.admin, "doctor-in": f.doctorIn, "doctor-out": f.doctorOut,

@@ -122,6 +122,10 @@ type env struct {
 	logs     *syncBuffer
 	keys     *sealed.Keyring
 	hub      *realtime.Hub
+	// auth, api and logger build further replicas (newReplica).
+	auth   httpapi.Authenticator
+	api    *consultationapi.API
+	logger *slog.Logger
 	// wsURL is the socket address once live has started a server.
 	wsURL string
 }
@@ -151,6 +155,7 @@ func newEnv(t *testing.T) *env {
 		Logger: logger, DoctorHost: doctorHost, AdminHost: "admin.example.org", Queues: e.svc})
 	api := consultationapi.New(consultationapi.Params{Consultations: e.svc, Logger: logger})
 	auth := consultationapi.Authenticator(staff.Authenticator(), e.svc)
+	e.auth, e.api, e.logger = auth, api, logger
 	e.hub = realtime.NewHub()
 	e.h, e.rt = httpapi.NewHandler(httpapi.Params{
 		Logger: logger, AppHosts: appHosts, Auth: auth,
@@ -160,7 +165,8 @@ func newEnv(t *testing.T) *env {
 			WriteError: httpapi.WriteError, Authenticate: consultationapi.SocketAuthenticator(auth),
 			Presence: func(ctx context.Context, p authz.Principal, sockets int) error {
 				return e.svc.SetPresence(ctx, replicaID, p, sockets)
-			}}),
+			},
+			Messages: api.SocketMessages()}),
 	})
 	return e
 }

@@ -61,6 +61,10 @@ const (
 	TypeQueuePosition = "queue.position"
 	// TypeParticipantPresence: a participant came online or went offline.
 	TypeParticipantPresence = "participant.presence"
+	// TypeChatMessage: a chat message was stored (ids and seq only).
+	TypeChatMessage = "chat.message"
+	// TypeChatRead: a reader's read receipt moved forward.
+	TypeChatRead = "chat.read"
 	// TypeResync is sent to sockets (never published) after the listener
 	// reconnected: events may have been missed, refetch.
 	TypeResync = "resync"

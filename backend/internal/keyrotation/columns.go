@@ -12,7 +12,8 @@ import (
 type Column struct {
 	// Table and Name name the bytea column holding the sealed values.
 	Table, Name string
-	// ID is the table's single-column primary key. Rotation pages through
+	// ID is the table's single-column primary key, or a NOT NULL column
+	// with a unique index of its own (messages.id). Rotation pages through
 	// the table in its order, so it must be unique and indexed.
 	ID string
 	// AAD returns the additional data of the value in the row whose ID,
@@ -46,5 +47,7 @@ func Columns() []Column {
 		{Table: "invites", Name: "note_sealed", ID: "id", AAD: sealedField("invites", "note")},
 		{Table: "invites", Name: "metadata_sealed", ID: "id", AAD: sealedField("invites", "metadata")},
 		{Table: "consultations", Name: "note_sealed", ID: "id", AAD: sealedField("consultations", "note")},
+		// messages' key is (consultation_id, seq); id is unique too.
+		{Table: "messages", Name: "body_sealed", ID: "id", AAD: sealedField("messages", "body")},
 	}
 }

@@ -60,10 +60,31 @@ type Envelope struct {
 	Data any    `json:"data,omitempty"`
 }
 
-type inbound struct {
+// Inbound is a message from a client, its data left raw for the
+// handler of its type.
+type Inbound struct {
 	Type string          `json:"type"`
 	ID   string          `json:"id"`
 	Data json.RawMessage `json:"data"`
+}
+
+// Envelope limits of ParseInbound.
+const (
+	maxTypeLen = 64
+	maxIDLen   = 128
+)
+
+// ErrInvalidMessage is ParseInbound's refusal.
+var ErrInvalidMessage = errors.New("invalid message")
+
+// ParseInbound decodes one client message: a JSON object with a type of
+// at most 64 bytes and an optional id of at most 128.
+func ParseInbound(b []byte) (Inbound, error) {
+	var in Inbound
+	if err := json.Unmarshal(b, &in); err != nil || in.Type == "" || len(in.Type) > maxTypeLen || len(in.ID) > maxIDLen {
+		return Inbound{}, ErrInvalidMessage
+	}
+	return in, nil
 }
 
 // ErrorWriter writes the API's JSON error shape.
@@ -87,7 +108,17 @@ type Params struct {
 	// this replica each time it changes, one call at a time per handler
 	// (a participant is online while any replica counts one).
 	Presence func(ctx context.Context, p authz.Principal, sockets int) error
+	// Messages handles inbound message types beyond ping, by type. Each
+	// is called from the socket's read loop, one message at a time, and
+	// its answer is written before the next message is read; it must
+	// authorise the message against the socket's principal itself.
+	Messages map[string]MessageHandler
 }
+
+// MessageHandler answers one inbound message of its type: id is the
+// client's message id (echoed in the answer), data the raw "data" field.
+// The answer's ID is set to id when left empty.
+type MessageHandler func(ctx context.Context, c *Conn, id string, data json.RawMessage) Envelope
 
 // Handler serves GET /ws.
 type Handler struct {
@@ -140,6 +171,17 @@ func (c *Conn) close(code websocket.StatusCode, reason string) {
 
 // enqueue hands m to the socket's writer without blocking the caller; a
 // socket too far behind is closed.
+// reply queues an answer behind the events already queued: one writer
+// per socket keeps everything the client receives in the order the server
+// decided it (an event delivered before a ping is read before its pong).
+func (c *Conn) reply(e Envelope) {
+	raw, err := json.Marshal(e)
+	if err != nil {
+		return
+	}
+	c.enqueue(outbound{raw: raw})
+}
+
 func (c *Conn) enqueue(m outbound) {
 	if c.dead.Load() {
 		return
@@ -222,16 +264,12 @@ func (h *Handler) serve(parent context.Context, c *Conn) error {
 			return err
 		}
 		if typ != websocket.MessageText {
-			if err := write(ctx, c.ws, Envelope{Type: TypeError, Data: map[string]string{"code": CodeInvalidMessage}}); err != nil {
-				return err
-			}
+			c.reply(Envelope{Type: TypeError, Data: map[string]string{"code": CodeInvalidMessage}})
 			continue
 		}
-		var in inbound
-		if err := json.Unmarshal(data, &in); err != nil || in.Type == "" {
-			if err := write(ctx, c.ws, Envelope{Type: TypeError, Data: map[string]string{"code": CodeInvalidMessage}}); err != nil {
-				return err
-			}
+		in, err := ParseInbound(data)
+		if err != nil {
+			c.reply(Envelope{Type: TypeError, Data: map[string]string{"code": CodeInvalidMessage}})
 			continue
 		}
 		var out Envelope
@@ -239,11 +277,17 @@ func (h *Handler) serve(parent context.Context, c *Conn) error {
 		case TypePing:
 			out = Envelope{Type: TypePong, ID: in.ID}
 		default:
-			out = Envelope{Type: TypeError, ID: in.ID, Data: map[string]string{"code": CodeUnknownType}}
+			handle, ok := h.p.Messages[in.Type]
+			if !ok {
+				out = Envelope{Type: TypeError, ID: in.ID, Data: map[string]string{"code": CodeUnknownType}}
+				break
+			}
+			out = handle(ctx, c, in.ID, in.Data)
+			if out.ID == "" {
+				out.ID = in.ID
+			}
 		}
-		if err := write(ctx, c.ws, out); err != nil {
-			return err
-		}
+		c.reply(out)
 	}
 }
 
