@@ -140,14 +140,10 @@ func (a *API) listMessages(w http.ResponseWriter, r *http.Request) {
 		}
 		after = n
 	}
-	limit := 0
-	if s := q.Get("limit"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 || n > consultation.MaxMessagePage {
-			httpapi.WriteRequestError(w, httpapi.FieldError("limit", "must be 1 to %d", consultation.MaxMessagePage))
-			return
-		}
-		limit = n
+	limit, lerr := httpapi.QueryLimit(r, consultation.MaxMessagePage)
+	if lerr != nil {
+		httpapi.WriteRequestError(w, lerr)
+		return
 	}
 	page, err := a.p.Consultations.Messages(r.Context(), principal(r), chatActor(r), r.PathValue("id"), after, limit)
 	if err != nil {

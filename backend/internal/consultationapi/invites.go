@@ -3,7 +3,6 @@ package consultationapi
 import (
 	"encoding/json"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/hcw-home/hcw/backend/internal/authz"
@@ -143,14 +142,10 @@ func (a *API) createInvite(w http.ResponseWriter, r *http.Request) {
 
 func (a *API) listInvites(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	limit := 0
-	if s := q.Get("limit"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 || n > 100 {
-			httpapi.WriteRequestError(w, httpapi.FieldError("limit", "must be 1 to 100"))
-			return
-		}
-		limit = n
+	limit, lerr := httpapi.QueryLimit(r, 100)
+	if lerr != nil {
+		httpapi.WriteRequestError(w, lerr)
+		return
 	}
 	page, err := a.p.Consultations.Invites(r.Context(), principal(r), consultation.ListParams{Limit: limit, Cursor: q.Get("cursor")})
 	if err != nil {

@@ -2,7 +2,6 @@ package consultationapi
 
 import (
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/hcw-home/hcw/backend/internal/authz"
@@ -148,14 +147,10 @@ func (a *API) listWaiting(w http.ResponseWriter, r *http.Request) {
 
 func (a *API) listMine(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	limit := 0
-	if s := q.Get("limit"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 || n > 100 {
-			httpapi.WriteRequestError(w, httpapi.FieldError("limit", "must be 1 to 100"))
-			return
-		}
-		limit = n
+	limit, lerr := httpapi.QueryLimit(r, 100)
+	if lerr != nil {
+		httpapi.WriteRequestError(w, lerr)
+		return
 	}
 	status := consultation.Status(q.Get("status"))
 	if status == "" {

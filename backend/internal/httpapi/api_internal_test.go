@@ -329,3 +329,17 @@ func FuzzDecodeJSON(f *testing.F) {
 		}
 	})
 }
+
+func TestQueryLimit(t *testing.T) {
+	for q, want := range map[string]int{"": 0, "?limit=1": 1, "?limit=100": 100} {
+		n, err := QueryLimit(httptest.NewRequest(http.MethodGet, "/x"+q, nil), 100)
+		require.Nil(t, err, q)
+		assert.Equal(t, want, n, q)
+	}
+	for _, q := range []string{"?limit=0", "?limit=101", "?limit=-1", "?limit=ten"} {
+		_, err := QueryLimit(httptest.NewRequest(http.MethodGet, "/x"+q, nil), 100)
+		require.NotNil(t, err, q)
+		assert.Equal(t, "limit", err.Field)
+		assert.Equal(t, http.StatusBadRequest, err.Status)
+	}
+}

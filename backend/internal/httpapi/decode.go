@@ -7,6 +7,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"strconv"
 	"strings"
 )
 
@@ -133,4 +134,18 @@ func jsonKind(goKind string) string {
 // WriteRequestError answers a refusal in the API's error shape.
 func WriteRequestError(w http.ResponseWriter, err *RequestError) {
 	writeJSON(w, err.Status, errorBody{Error: errorDetail{Code: err.Code, Message: err.Message, Field: err.Field}})
+}
+
+// QueryLimit reads the optional ?limit= of a paged list: 0 when absent
+// (the store's default), else an integer from 1 to max.
+func QueryLimit(r *http.Request, max int) (int, *RequestError) {
+	s := r.URL.Query().Get("limit")
+	if s == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 || n > max {
+		return 0, FieldError("limit", "must be 1 to %d", max)
+	}
+	return n, nil
 }

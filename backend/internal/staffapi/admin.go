@@ -2,7 +2,6 @@ package staffapi
 
 import (
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/hcw-home/hcw/backend/internal/account"
@@ -162,14 +161,10 @@ func (a *API) mountAdmin(rt *httpapi.Router) {
 
 func (a *API) listUsers(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	limit := 0
-	if s := q.Get("limit"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 || n > 100 {
-			httpapi.WriteRequestError(w, httpapi.FieldError("limit", "must be 1 to 100"))
-			return
-		}
-		limit = n
+	limit, lerr := httpapi.QueryLimit(r, 100)
+	if lerr != nil {
+		httpapi.WriteRequestError(w, lerr)
+		return
 	}
 	page, err := a.p.Accounts.List(r.Context(), account.ListParams{
 		Role: account.Role(q.Get("role")), Status: account.Status(q.Get("status")), Limit: limit, Cursor: q.Get("cursor"),
