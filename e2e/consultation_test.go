@@ -70,8 +70,9 @@ func mustJSON(t testing.TB, status int, body []byte, want int, v any) {
 
 // TestConsultationLoop is the reference system's core loop through the
 // edge: a doctor invites by email; the patient reads the mail, redeems the
-// link and waits; the doctor sees the patient appear live and accepts; the
-// doctor closes; the patient's socket is closed and their session refused.
+// link and waits; the doctor sees the patient appear live and accepts; they
+// chat both ways; the doctor closes; the patient's socket is closed and
+// their session refused.
 func TestConsultationLoop(t *testing.T) {
 	admin := adminSession(t)
 	mb := newMailbox(t)
@@ -160,6 +161,48 @@ func TestConsultationLoop(t *testing.T) {
 	status, body, _ = apiCall(t, doctor, "doctor.localhost", "POST", "/api/v1/consultations/"+issued.Invite.ConsultationID+"/accept", nil)
 	mustJSON(t, status, body, 200, nil)
 	patEvents.waitFor(t, "consultation.accepted", 10*time.Second)
+
+	// They chat both ways; each side hears the other's message, and a
+	// resend with the same key is the same message.
+	cid := issued.Invite.ConsultationID
+	var ack struct {
+		Seq int64 `json:"seq"`
+	}
+	status, body, _ = apiCall(t, doctor, "doctor.localhost", "POST", "/api/v1/consultations/"+cid+"/messages", map[string]string{"key": "d-1", "text": "Bonjour, je suis le médecin."})
+	if status != 200 && status != 201 {
+		t.Fatalf("doctor message: %d %s", status, body)
+	}
+	json.Unmarshal(body, &ack)
+	patEvents.waitFor(t, "chat.message", 10*time.Second)
+	for range 2 { // the second is a resend after a lost ack
+		status, body, _ = apiCall(t, patient, "patient.localhost", "POST", "/api/v1/participant/consultations/"+cid+"/messages", map[string]string{"key": "p-1", "text": "Bonjour docteur"})
+		if status != 200 && status != 201 {
+			t.Fatalf("patient message: %d %s", status, body)
+		}
+	}
+	docEvents.waitFor(t, "chat.message", 10*time.Second)
+	var history struct {
+		Messages []struct {
+			Seq  int64  `json:"seq"`
+			Text string `json:"text"`
+		} `json:"messages"`
+	}
+	status, body, _ = apiCall(t, patient, "patient.localhost", "GET", "/api/v1/participant/consultations/"+cid+"/messages?after=0", nil)
+	mustJSON(t, status, body, 200, &history)
+	if len(history.Messages) != 2 || history.Messages[0].Seq != ack.Seq || history.Messages[0].Text != "Bonjour, je suis le médecin." ||
+		history.Messages[1].Seq != ack.Seq+1 || history.Messages[1].Text != "Bonjour docteur" {
+		t.Fatalf("patient's history: %s", body)
+	}
+	status, body, _ = apiCall(t, doctor, "doctor.localhost", "GET", "/api/v1/consultations/"+cid+"/messages?after=0", nil)
+	var docHistory struct {
+		Messages []struct {
+			Seq int64 `json:"seq"`
+		} `json:"messages"`
+	}
+	mustJSON(t, status, body, 200, &docHistory)
+	if len(docHistory.Messages) != 2 {
+		t.Fatalf("doctor's history: %s", body)
+	}
 
 	// The doctor closes: the patient's socket closes and their session ends.
 	status, body, _ = apiCall(t, doctor, "doctor.localhost", "POST", "/api/v1/consultations/"+issued.Invite.ConsultationID+"/close", nil)
