@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"hash/fnv"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"golang.org/x/time/rate"
 
 	"github.com/hcw-home/hcw/backend/internal/authz"
 	"github.com/hcw-home/hcw/backend/internal/clientinfo"
@@ -23,6 +25,10 @@ import (
 const (
 	// ReadLimit is the largest message accepted; larger ones close with 1009.
 	ReadLimit = 64 << 10
+	// Inbound message limits per socket (see Params).
+	DefaultInboundRate    = 20
+	DefaultInboundBurst   = 40
+	DefaultMaxRateLimited = 100
 	// DefaultPingInterval and DefaultPingTimeout detect dead peers.
 	DefaultPingInterval = 20 * time.Second
 	DefaultPingTimeout  = 10 * time.Second
@@ -46,6 +52,7 @@ const (
 // Error codes sent in {"type":"error","data":{"code":...}}.
 const (
 	CodeUnknownType    = "unknown_type"
+	CodeRateLimited    = "rate_limited"
 	CodeInvalidMessage = "invalid_message"
 	// CodeOriginRefused and CodeUnauthenticated are the HTTP error codes
 	// of a refused handshake.
@@ -102,6 +109,13 @@ type Params struct {
 	// cookie). A refused caller gets 401 before any upgrade. Nil accepts
 	// everyone (tests of the protocol alone).
 	Authenticate func(r *http.Request) (authz.Principal, error)
+	// InboundRate and InboundBurst bound the messages a client may send
+	// (default 20 per second, bursts of 40). Beyond them a message gets
+	// the error rate_limited; a client that keeps going past
+	// MaxRateLimited refusals is disconnected with 1008.
+	InboundRate    rate.Limit
+	InboundBurst   int
+	MaxRateLimited int
 	// PingInterval and PingTimeout default to 20 s and 10 s.
 	PingInterval, PingTimeout time.Duration
 	// Presence, if set, is told a participant's number of open sockets on
@@ -124,15 +138,25 @@ type MessageHandler func(ctx context.Context, c *Conn, id string, data json.RawM
 type Handler struct {
 	p      Params
 	nextID atomic.Uint64
-	// presenceMu orders presence updates, so that the last update written
-	// is the count at the time of writing.
-	presenceMu sync.Mutex
+	// presenceLocks order the presence updates of one participant, so the
+	// last update written carries the latest count; updates of different
+	// participants (striped by id) run in parallel.
+	presenceLocks [64]sync.Mutex
 }
 
 // NewHandler returns the WebSocket handler.
 func NewHandler(p Params) *Handler {
 	if p.PingInterval <= 0 {
 		p.PingInterval = DefaultPingInterval
+	}
+	if p.InboundRate <= 0 {
+		p.InboundRate = DefaultInboundRate
+	}
+	if p.InboundBurst <= 0 {
+		p.InboundBurst = DefaultInboundBurst
+	}
+	if p.MaxRateLimited <= 0 {
+		p.MaxRateLimited = DefaultMaxRateLimited
 	}
 	if p.PingTimeout <= 0 {
 		p.PingTimeout = DefaultPingTimeout
@@ -229,7 +253,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer h.p.Hub.release()
-	h.presence(c)
+	// The socket's owner gets hello without waiting for the database:
+	// presence reads the count when it runs, so running it late is safe.
+	go h.presence(c)
 	defer func() {
 		h.p.Hub.remove(c)
 		h.presence(c)
@@ -258,10 +284,23 @@ func (h *Handler) serve(parent context.Context, c *Conn) error {
 		return err
 	}
 	go h.writer(ctx, cancel, c)
+	limiter := rate.NewLimiter(h.p.InboundRate, h.p.InboundBurst)
+	refused := 0
 	for {
 		typ, data, err := c.ws.Read(ctx)
 		if err != nil {
 			return err
+		}
+		if !limiter.Allow() {
+			if refused++; refused > h.p.MaxRateLimited {
+				h.p.Logger.Warn("websocket closed: too many messages", "conn_id", c.ID, "client_ip", c.Client.IPString())
+				// Behind the queued refusals, so the client reads why.
+				c.enqueue(outbound{close: true, code: websocket.StatusPolicyViolation, reason: "too many messages"})
+				<-ctx.Done() // the writer cancels once it has closed
+				return nil
+			}
+			c.reply(Envelope{Type: TypeError, Data: map[string]string{"code": CodeRateLimited}})
+			continue
 		}
 		if typ != websocket.MessageText {
 			c.reply(Envelope{Type: TypeError, Data: map[string]string{"code": CodeInvalidMessage}})
@@ -323,13 +362,21 @@ func (h *Handler) presence(c *Conn) {
 	if h.p.Presence == nil || c.Principal.Kind != "participant" {
 		return
 	}
-	h.presenceMu.Lock()
-	defer h.presenceMu.Unlock()
+	mu := &h.presenceLocks[stripe(c.Principal.ID, len(h.presenceLocks))]
+	mu.Lock()
+	defer mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), presenceTimeout)
 	defer cancel()
 	if err := h.p.Presence(ctx, c.Principal, h.p.Hub.ParticipantSockets(c.Principal.ID)); err != nil {
 		h.p.Logger.Error("presence update failed", "conn_id", c.ID, "error", err.Error())
 	}
+}
+
+// stripe maps an id to one of n locks.
+func stripe(id string, n int) int {
+	h := fnv.New32a()
+	h.Write([]byte(id))
+	return int(h.Sum32() % uint32(n))
 }
 
 // keepalive pings; a peer that does not answer within the timeout is dead

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -283,4 +284,49 @@ func TestAuthenticatedSocketsAndCloseUser(t *testing.T) {
 	require.Eventually(t, func() bool { return f.hub.Len() == 1 }, 5*time.Second, 10*time.Millisecond)
 	send(t, bob, `{"type":"ping","id":"1"}`)
 	assert.Equal(t, "pong", read(t, bob)["type"])
+}
+
+// TestInboundRateLimit: a client flooding its socket gets rate_limited
+// errors, then is disconnected with 1008; a calm client is unaffected.
+func TestInboundRateLimit(t *testing.T) {
+	f := newFixture(t, realtime.Params{InboundRate: 5, InboundBurst: 5, MaxRateLimited: 20})
+	host := "doctor.example.org:" + f.port
+	c, _, err := f.dial(t, host, "https://"+host)
+	require.NoError(t, err)
+	read(t, c) // hello
+
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	var limited int
+	var closeErr error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			_, b, err := c.Read(ctx)
+			if err != nil {
+				closeErr = err
+				return
+			}
+			if strings.Contains(string(b), `"rate_limited"`) {
+				limited++
+			}
+		}
+	}()
+	for i := range 200 {
+		if err := c.Write(ctx, websocket.MessageText, []byte(fmt.Sprintf(`{"type":"ping","id":"%d"}`, i))); err != nil {
+			break
+		}
+	}
+	<-done
+	assert.Equal(t, websocket.StatusPolicyViolation, websocket.CloseStatus(closeErr))
+	assert.Greater(t, limited, 0)
+
+	calm, _, err := f.dial(t, host, "https://"+host)
+	require.NoError(t, err)
+	read(t, calm)
+	for i := range 3 {
+		send(t, calm, fmt.Sprintf(`{"type":"ping","id":"%d"}`, i))
+		assert.Equal(t, "pong", read(t, calm)["type"])
+	}
 }
