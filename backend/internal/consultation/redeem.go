@@ -14,6 +14,7 @@ import (
 	"github.com/hcw-home/hcw/backend/internal/audit"
 	"github.com/hcw-home/hcw/backend/internal/authz"
 	"github.com/hcw-home/hcw/backend/internal/events"
+	"github.com/hcw-home/hcw/backend/internal/throttle"
 )
 
 // Redemption is a successful redemption: a new participant session.
@@ -41,16 +42,6 @@ JOIN participants p ON p.id = ps.participant_id
 JOIN consultations c ON c.id = ps.consultation_id
 WHERE ps.id_hash = $1 AND ps.revoked_at IS NULL AND ps.expires_at > $2 AND c.status <> 'closed'`
 	sqlParticipantSessionTouch = `UPDATE participant_sessions SET last_seen_at = $2 WHERE id_hash = $1`
-
-	sqlRedeemThrottleCheck = `SELECT next_allowed_at FROM invite_redeem_throttle WHERE key = $1`
-	sqlRedeemThrottleFail  = `
-INSERT INTO invite_redeem_throttle AS t (key, failures, last_failure_at, next_allowed_at)
-VALUES ($1, 1, $2, $2)
-ON CONFLICT (key) DO UPDATE SET
-    failures = CASE WHEN t.last_failure_at <= $3 THEN 1 ELSE t.failures + 1 END,
-    last_failure_at = $2
-RETURNING failures`
-	sqlRedeemThrottleSetNext = `UPDATE invite_redeem_throttle SET next_allowed_at = $2 WHERE key = $1`
 )
 
 // Redeem exchanges an invite token for a participant session; see the
@@ -176,13 +167,8 @@ func (s *Service) publishPending(ctx context.Context, tx pgx.Tx, inv Invite) err
 // redeemFailed counts a failure of the address, audits it and returns
 // ErrInviteInvalid (or the error that prevented counting).
 func (s *Service) redeemFailed(ctx context.Context, key string, client netip.Addr) error {
-	now := s.now()
 	err := pgx.BeginFunc(ctx, s.p.Pool, func(tx pgx.Tx) error {
-		var failures int
-		if err := tx.QueryRow(ctx, sqlRedeemThrottleFail, key, now, now.Add(-failureWindow)).Scan(&failures); err != nil {
-			return err
-		}
-		if _, err := tx.Exec(ctx, sqlRedeemThrottleSetNext, key, now.Add(backoff(failures, s.p.RedeemThreshold, s.p.MaxBackoff))); err != nil {
+		if err := s.throttle.Fail(ctx, tx, s.now(), throttle.Key{Name: key, Threshold: s.p.RedeemThreshold}); err != nil {
 			return err
 		}
 		return s.p.Audit.AppendTx(ctx, tx, audit.Event{ActorType: audit.ActorSystem, ClientIP: client,
@@ -195,39 +181,14 @@ func (s *Service) redeemFailed(ctx context.Context, key string, client netip.Add
 }
 
 func (s *Service) checkThrottle(ctx context.Context, key string) error {
-	var next time.Time
-	err := s.p.Pool.QueryRow(ctx, sqlRedeemThrottleCheck, key).Scan(&next)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil
-	}
+	wait, err := s.throttle.Wait(ctx, s.p.Pool, s.now(), key)
 	if err != nil {
-		return fmt.Errorf("check redemption throttle: %w", err)
+		return fmt.Errorf("redemption: %w", err)
 	}
-	if wait := next.Sub(s.now()); wait > 0 {
-		return &ThrottledError{RetryAfter: roundUpSecond(wait)}
+	if wait > 0 {
+		return &ThrottledError{RetryAfter: wait}
 	}
 	return nil
-}
-
-// backoff is the wait after the failures-th failure: none below
-// threshold, then 2^(failures-threshold) seconds, capped at max.
-func backoff(failures, threshold int, max time.Duration) time.Duration {
-	if failures < threshold {
-		return 0
-	}
-	exp := failures - threshold
-	if exp > 30 {
-		return max
-	}
-	return min(time.Duration(1<<exp)*time.Second, max)
-}
-
-func roundUpSecond(d time.Duration) time.Duration {
-	r := d.Truncate(time.Second)
-	if r < d {
-		r += time.Second
-	}
-	return max(r, time.Second)
 }
 
 // ParticipantPrincipal resolves a participant session token into its

@@ -19,6 +19,7 @@ import (
 	"github.com/hcw-home/hcw/backend/internal/audit"
 	"github.com/hcw-home/hcw/backend/internal/mail"
 	"github.com/hcw-home/hcw/backend/internal/sealed"
+	"github.com/hcw-home/hcw/backend/internal/throttle"
 )
 
 // Defaults of Params.
@@ -70,7 +71,8 @@ type Params struct {
 
 // Service is the consultation domain. It is safe for concurrent use.
 type Service struct {
-	p Params
+	p        Params
+	throttle *throttle.Throttle
 }
 
 // New returns a Service. The migrations must have run.
@@ -102,7 +104,7 @@ func New(p Params) *Service {
 	if p.Now == nil {
 		p.Now = time.Now
 	}
-	return &Service{p: p}
+	return &Service{p: p, throttle: throttle.New(throttle.InviteRedeem, failureWindow, p.MaxBackoff)}
 }
 
 func (s *Service) now() time.Time { return s.p.Now().UTC().Truncate(time.Microsecond) }

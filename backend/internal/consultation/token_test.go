@@ -69,17 +69,6 @@ func TestInviteMoves(t *testing.T) {
 	}
 }
 
-func TestBackoff(t *testing.T) {
-	for _, tc := range []struct {
-		failures int
-		want     time.Duration
-	}{{1, 0}, {19, 0}, {20, time.Second}, {21, 2 * time.Second}, {25, 32 * time.Second}, {40, 15 * time.Minute}, {200, 15 * time.Minute}} {
-		if got := backoff(tc.failures, 20, 15*time.Minute); got != tc.want {
-			t.Errorf("backoff(%d) = %s, want %s", tc.failures, got, tc.want)
-		}
-	}
-}
-
 func TestICS(t *testing.T) {
 	start := time.Date(2026, 12, 1, 10, 0, 0, 0, time.FixedZone("CET", 3600))
 	out := string(ICS(Event{UID: "x@hcw", Start: start, Duration: 30 * time.Minute, Stamp: start,

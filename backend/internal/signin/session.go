@@ -370,7 +370,7 @@ func (s *Service) PurgeExpired(ctx context.Context) (int64, error) {
 	if _, err := s.p.Pool.Exec(ctx, sqlPurgeCeremonies, now); err != nil {
 		return 0, fmt.Errorf("purge passkey ceremonies: %w", err)
 	}
-	if _, err := s.p.Pool.Exec(ctx, sqlPurgeThrottle, now.Add(-failureWindow), now); err != nil {
+	if _, err := s.throttle.Purge(ctx, s.p.Pool, now); err != nil {
 		return 0, fmt.Errorf("purge sign-in throttle: %w", err)
 	}
 	return tag.RowsAffected(), nil

@@ -54,6 +54,7 @@ import (
 
 	"github.com/hcw-home/hcw/backend/internal/audit"
 	"github.com/hcw-home/hcw/backend/internal/sealed"
+	"github.com/hcw-home/hcw/backend/internal/throttle"
 )
 
 // Roles and statuses as stored in users (migration 0003).
@@ -142,7 +143,8 @@ const (
 
 // Service signs users in and keeps their sessions. Safe for concurrent use.
 type Service struct {
-	p Params
+	p        Params
+	throttle *throttle.Throttle
 }
 
 // New checks p and fills in defaults.
@@ -170,7 +172,7 @@ func New(p Params) (*Service, error) {
 		p.IPThreshold = DefaultIPThreshold
 	}
 	p.PasskeyHosts = normaliseHosts(p.PasskeyHosts)
-	return &Service{p: p}, nil
+	return &Service{p: p, throttle: throttle.New(throttle.SignIn, failureWindow, p.MaxBackoff)}, nil
 }
 
 func (s *Service) now() time.Time { return s.p.Now().UTC().Truncate(time.Microsecond) }
