@@ -71,6 +71,10 @@
 // participant. Participant sessions end at their lifetime, when revoked,
 // and as soon as the consultation is closed.
 //
+// Guests, interpreters and experts (participants.go) are added to a
+// consultation by its doctor through the same invites; their redemption
+// never changes the consultation's status.
+//
 // Tokens are never stored in clear nor logged; names, contact details,
 // notes and metadata are sealed (AAD "<table>.<column>:<id>").
 package consultation

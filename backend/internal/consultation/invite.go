@@ -216,30 +216,30 @@ func normalizeEmail(s string) (string, error) {
 	return strings.ToLower(s), nil
 }
 
-// validate checks and normalises in at time now, returning the invite's
-// expiry.
-func (s *Service) validate(in *NewInvite, now time.Time) (time.Time, error) {
+// validatePerson checks and normalises the invitee's fields shared by
+// every invite: names, contact, language and delivery.
+func validatePerson(in *NewInvite) error {
 	var err error
 	if in.FirstName, err = cleanName("first_name", in.FirstName); err != nil {
-		return time.Time{}, err
+		return err
 	}
 	if in.LastName, err = cleanName("last_name", in.LastName); err != nil {
-		return time.Time{}, err
+		return err
 	}
 	if in.Phone, err = normalizePhone(in.Phone); err != nil {
-		return time.Time{}, err
+		return err
 	}
 	if in.Email, err = normalizeEmail(in.Email); err != nil {
-		return time.Time{}, err
+		return err
 	}
 	if in.Phone == "" && in.Email == "" {
-		return time.Time{}, invalid("email", "give an e-mail address or a phone number (or both)")
+		return invalid("email", "give an e-mail address or a phone number (or both)")
 	}
 	if in.Language == "" {
 		in.Language = "en"
 	}
 	if !languagePattern.MatchString(in.Language) {
-		return time.Time{}, invalid("language", "must be a language tag such as en or fr-CH")
+		return invalid("language", "must be a language tag such as en or fr-CH")
 	}
 	switch in.Delivery {
 	case "":
@@ -247,10 +247,19 @@ func (s *Service) validate(in *NewInvite, now time.Time) (time.Time, error) {
 	case DeliveryLink:
 	case DeliveryEmail:
 		if in.Email == "" {
-			return time.Time{}, invalid("email", "is required for delivery by e-mail")
+			return invalid("email", "is required for delivery by e-mail")
 		}
 	default:
-		return time.Time{}, invalid("delivery", "must be link or email")
+		return invalid("delivery", "must be link or email")
+	}
+	return nil
+}
+
+// validate checks and normalises in at time now, returning the invite's
+// expiry.
+func (s *Service) validate(in *NewInvite, now time.Time) (time.Time, error) {
+	if err := validatePerson(in); err != nil {
+		return time.Time{}, err
 	}
 	expires := now.Add(s.p.InviteTTL)
 	switch {

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hcw-home/hcw/backend/internal/authz"
 	"github.com/hcw-home/hcw/backend/internal/mail"
 )
 
@@ -26,6 +27,10 @@ type inviteText struct {
 	dateLayout string
 	// eventSummary is the calendar entry's title.
 	eventSummary string
+	// bodyRole invites a guest, interpreter or expert: %[1]s first name,
+	// %[2]s link, %[3]s the role as roles words it.
+	bodyRole string
+	roles    map[authz.Role]string
 }
 
 var catalog = map[string]inviteText{
@@ -38,6 +43,9 @@ var catalog = map[string]inviteText{
 			"No account or app is needed. Keep this link to yourself.\n",
 		dateLayout:   "Monday 2 January 2006 at 15:04 (MST)",
 		eventSummary: "Teleconsultation",
+		bodyRole: "Hello %[1]s,\n\nYou are invited to join a teleconsultation %[3]s. Open this link in your browser when you are ready:\n\n%[2]s\n\n" +
+			"No account or app is needed. Keep this link to yourself.\n",
+		roles: map[authz.Role]string{authz.RoleGuest: "as a guest", authz.RoleInterpreter: "as the interpreter", authz.RoleExpert: "as an expert"},
 	},
 	"fr": {
 		subject:          "Votre lien de téléconsultation",
@@ -48,6 +56,9 @@ var catalog = map[string]inviteText{
 			"Aucun compte ni application n'est nécessaire. Ne transmettez ce lien à personne.\n",
 		dateLayout:   "02/01/2006 à 15:04 (MST)",
 		eventSummary: "Téléconsultation",
+		bodyRole: "Bonjour %[1]s,\n\nVous êtes invité(e) à rejoindre une téléconsultation %[3]s. Ouvrez ce lien dans votre navigateur quand vous êtes prêt(e) :\n\n%[2]s\n\n" +
+			"Aucun compte ni application n'est nécessaire. Ne transmettez ce lien à personne.\n",
+		roles: map[authz.Role]string{authz.RoleGuest: "en tant qu'invité(e)", authz.RoleInterpreter: "en tant qu'interprète", authz.RoleExpert: "en tant qu'expert(e)"},
 	},
 }
 
@@ -71,6 +82,9 @@ func inviteMessage(inv Invite, link string, now time.Time) (mail.Message, error)
 	}
 	t, lang := textFor(inv.Language)
 	m := mail.Message{To: []string{inv.Email}, Subject: t.subject, Text: fmt.Sprintf(t.body, inv.FirstName, link), Language: lang}
+	if role, ok := t.roles[inv.Role]; ok {
+		m.Text = fmt.Sprintf(t.bodyRole, inv.FirstName, link, role)
+	}
 	if inv.ScheduledAt != nil {
 		loc, err := time.LoadLocation(inv.TimeZone)
 		if err != nil {

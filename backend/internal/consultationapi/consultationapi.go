@@ -47,6 +47,7 @@ func (a *API) Mount(rt *httpapi.Router) {
 	a.mountParticipant(rt)
 	a.mountLifecycle(rt)
 	a.mountChat(rt)
+	a.mountParticipants(rt)
 }
 
 // Authenticator chains staff sessions and participant sessions, which

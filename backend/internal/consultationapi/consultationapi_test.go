@@ -24,14 +24,17 @@ var wildcard = regexp.MustCompile(`\{[^}]+\}`)
 func TestRouteMatrix(t *testing.T) {
 	e := newEnv(t)
 	f := e.clinic()
-	_, token := e.invite(f.admin, map[string]any{"queue_id": f.queueID})
+	inv, token := e.invite(f.admin, map[string]any{"queue_id": f.queueID})
 	res, patient := e.redeem(token)
+	require.Equal(t, 200, res.status, string(res.body))
+	_, guestToken := e.addParticipant(f.doctorIn, inv.Invite.ConsultationID, map[string]any{"role": "guest"})
+	res, guest := e.redeem(guestToken)
 	require.Equal(t, 200, res.status, string(res.body))
 
 	admin := []string{"admin"}
 	staff := []string{"admin", "doctor-in", "doctor-out", "nurse"}
 	inviters := []string{"admin", "doctor-in", "doctor-out", "nurse", "scheduler-key"}
-	participant := []string{"patient"}
+	participant := []string{"patient", "guest"}
 	clinicians := []string{"doctor-in", "doctor-out", "nurse"}
 	doctors := []string{"doctor-in", "doctor-out"}
 	expected := map[string][]string{
@@ -45,10 +48,11 @@ func TestRouteMatrix(t *testing.T) {
 		"cancelConsultation": doctors, "closeConsultation": doctors, "setConsultationNote": doctors,
 		"sendMessage": doctors, "listMessages": doctors, "markMessagesRead": doctors,
 		"sendParticipantMessage": participant, "listParticipantMessages": participant, "markParticipantMessagesRead": participant,
+		"createParticipantInvite": doctors, "listParticipants": doctors,
 	}
 	callers := map[string]*caller{
 		"anonymous": {}, "admin": f.admin, "doctor-in": f.doctorIn, "doctor-out": f.doctorOut,
-		"nurse": f.nurse, "scheduler-key": f.scheduler, "patient": patient,
+		"nurse": f.nurse, "scheduler-key": f.scheduler, "patient": patient, "guest": guest,
 	}
 	mine := map[string]bool{}
 	for _, op := range e.rt.Operations() {
