@@ -20,7 +20,9 @@
 // Closing revokes every participant session and every invite not yet
 // redeemed, writes an anonymous consultation_stats row and publishes
 // consultation.closed (package events), on which every replica closes the
-// participants' sockets. Each change publishes its events in the
+// participants' sockets. Revoking an invite ends its participant's
+// sessions and publishes participant.revoked, on which every replica
+// closes that participant's sockets. Each change publishes its events in the
 // transaction that makes it. Staff reads of patient data (waiting lists,
 // a consultation, one's history) are audited per consultation. The
 // doctor's note is sealed like the names and shown to staff only.

@@ -17,6 +17,7 @@ import (
 
 	"github.com/hcw-home/hcw/backend/internal/audit"
 	"github.com/hcw-home/hcw/backend/internal/authz"
+	"github.com/hcw-home/hcw/backend/internal/events"
 	// The IANA database is embedded so that time zones load in a
 	// distroless image without /usr/share/zoneinfo.
 	_ "time/tzdata"
@@ -582,8 +583,8 @@ func (s *Service) Invites(ctx context.Context, p authz.Principal, lp ListParams)
 	return page, nil
 }
 
-// Revoke revokes an invite: its link stops working and its participant's
-// sessions end.
+// Revoke revokes an invite: its link stops working, its participant's
+// sessions end and participant.revoked closes their open sockets.
 func (s *Service) Revoke(ctx context.Context, p authz.Principal, a Actor, id string) (Invite, error) {
 	if _, err := s.Invite(ctx, p, id); err != nil {
 		return Invite{}, err
@@ -596,8 +597,19 @@ func (s *Service) Revoke(ctx context.Context, p authz.Principal, a Actor, id str
 		if err := s.revokeIn(ctx, tx, a, cur); err != nil {
 			return err
 		}
-		_, err = tx.Exec(ctx, sqlRevokeParticipantSessions, cur.ParticipantID, s.now())
-		return err
+		if _, err := tx.Exec(ctx, sqlRevokeParticipantSessions, cur.ParticipantID, s.now()); err != nil {
+			return err
+		}
+		// Every replica closes the participant's open sockets on this event.
+		r := consultationRow{ID: cur.ConsultationID}
+		if cur.QueueID != "" {
+			r.QueueID = &cur.QueueID
+		}
+		if cur.DoctorID != "" {
+			r.DoctorID = &cur.DoctorID
+		}
+		return events.PublishData(ctx, tx, events.TypeParticipantRevoked,
+			map[string]string{"consultation_id": cur.ConsultationID, "participant_id": cur.ParticipantID}, topics(r)...)
 	})
 	if err != nil {
 		return Invite{}, err

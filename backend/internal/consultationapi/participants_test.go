@@ -1,9 +1,12 @@
 package consultationapi_test
 
 import (
+	"context"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/coder/websocket"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -286,4 +289,44 @@ func TestParticipantInviteRevokeAndMail(t *testing.T) {
 	assert.Equal(t, 2, audited)
 	// The patient is untouched.
 	assert.Equal(t, "active", e.status(f.doctorIn, id))
+}
+
+// TestRevokeClosesTheParticipantsSocket: revoking a guest's invite closes
+// the guest's open socket with 1008 after participant.revoked; the
+// patient's socket stays open and the queue's doctor hears the event.
+func TestRevokeClosesTheParticipantsSocket(t *testing.T) {
+	e := newEnv(t)
+	e.live()
+	f := e.clinic()
+	id, patient := e.waitingConsultation(f)
+	require.Equal(t, 200, e.do(f.doctorIn, "POST", "/api/v1/consultations/"+id+"/accept", nil).status)
+	inv, token := e.addParticipant(f.doctorIn, id, map[string]any{"role": "guest"})
+	res, guest := e.redeem(token)
+	require.Equal(t, 200, res.status, string(res.body))
+	doctorWS := e.dial(f.doctorIn, doctorHost)
+	patientWS := e.dial(patient, patientHost)
+	guestWS := e.dial(guest, patientHost)
+
+	res = e.do(f.doctorIn, "POST", "/api/v1/invites/"+inv.Invite.ID+"/revoke", nil)
+	require.Equal(t, 200, res.status, string(res.body))
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	for {
+		_, _, err := guestWS.Read(ctx)
+		if err != nil {
+			assert.Equal(t, websocket.StatusPolicyViolation, websocket.CloseStatus(err), "the guest's socket closes with 1008")
+			break
+		}
+	}
+	d := waitMsg(t, doctorWS, "participant.revoked")
+	assert.Equal(t, id, d["consultation_id"])
+	assert.Equal(t, inv.Invite.ParticipantID, d["participant_id"])
+
+	d = waitMsg(t, patientWS, "participant.revoked")
+	assert.Equal(t, inv.Invite.ParticipantID, d["participant_id"])
+	sendWS(t, patientWS, map[string]string{"type": "ping", "id": "still-here"})
+	assert.Equal(t, "still-here", waitEnvelope(t, patientWS, "pong")["id"], "the patient stays connected")
+	assert.Equal(t, 401, e.doAt(patientHost, guest, "GET", "/api/v1/participant/me", nil).status)
+	res = e.doAt(patientHost, patient, "GET", "/api/v1/participant/me", nil)
+	assert.Equal(t, 200, res.status, string(res.body))
 }

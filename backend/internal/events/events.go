@@ -61,6 +61,9 @@ const (
 	TypeQueuePosition = "queue.position"
 	// TypeParticipantPresence: a participant came online or went offline.
 	TypeParticipantPresence = "participant.presence"
+	// TypeParticipantRevoked: a participant's invite was revoked and their
+	// sessions ended; every replica closes that participant's sockets.
+	TypeParticipantRevoked = "participant.revoked"
 	// TypeChatMessage: a chat message was stored (ids and seq only).
 	TypeChatMessage = "chat.message"
 	// TypeChatRead: a reader's read receipt moved forward.

@@ -26,6 +26,7 @@ var testPrincipals = map[string]authz.Principal{
 	"admin":      {Kind: "user", ID: "a1", UserID: "a1", Role: authz.RoleAdmin},
 	"patient-c1": {Kind: "participant", ID: "p1", Role: authz.RolePatient, ConsultationID: "c1"},
 	"patient-c2": {Kind: "participant", ID: "p2", Role: authz.RolePatient, ConsultationID: "c2"},
+	"guest-c1":   {Kind: "participant", ID: "g1", Role: authz.RoleGuest, ConsultationID: "c1"},
 }
 
 type presenceLog struct {
@@ -135,4 +136,43 @@ func TestClosedConsultationClosesItsParticipants(t *testing.T) {
 	assert.Equal(t, "pong", read(t, c2)["type"])
 	n, _ := pl.get("p2")
 	assert.Equal(t, 1, n)
+}
+
+// TestRevokedParticipantIsClosed: participant.revoked closes that
+// participant's sockets with 1008, after the event; the consultation's
+// other participant and its doctor stay connected.
+func TestRevokedParticipantIsClosed(t *testing.T) {
+	f, pl, dial := eventFixture(t)
+	g1, g2, patient, doctor := dial("guest-c1"), dial("guest-c1"), dial("patient-c1"), dial("doctor-q1")
+	require.Eventually(t, func() bool { n, _ := pl.get("g1"); return n == 2 }, 2*time.Second, 10*time.Millisecond)
+
+	f.hub.Deliver(events.Event{Type: events.TypeParticipantRevoked, Data: []byte(`{"consultation_id":"c1","participant_id":"g1"}`),
+		Topics: []string{"consultation:c1", "queue:q1"}})
+	for _, c := range []*websocket.Conn{g1, g2} {
+		assert.Equal(t, events.TypeParticipantRevoked, read(t, c)["type"])
+		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+		_, _, err := c.Read(ctx)
+		cancel()
+		assert.Equal(t, websocket.StatusPolicyViolation, websocket.CloseStatus(err))
+	}
+	require.Eventually(t, func() bool { n, _ := pl.get("g1"); return n == 0 }, 5*time.Second, 10*time.Millisecond, "offline")
+	assert.Zero(t, f.hub.ParticipantSockets("g1"))
+	for name, c := range map[string]*websocket.Conn{"patient": patient, "doctor": doctor} {
+		assert.Equal(t, events.TypeParticipantRevoked, read(t, c)["type"], name)
+		send(t, c, `{"type":"ping","id":"1"}`)
+		assert.Equal(t, "pong", read(t, c)["type"], name)
+	}
+	assert.Equal(t, 1, f.hub.ParticipantSockets("p1"))
+
+	// The close does not hang on delivery: a socket of the participant
+	// that does not receive the event (another consultation's topic) is
+	// closed all the same.
+	p2 := dial("patient-c2")
+	require.Eventually(t, func() bool { return f.hub.ParticipantSockets("p2") == 1 }, 2*time.Second, 10*time.Millisecond)
+	f.hub.Deliver(events.Event{Type: events.TypeParticipantRevoked, Data: []byte(`{"consultation_id":"c1","participant_id":"p2"}`),
+		Topics: []string{"consultation:c1"}})
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	_, _, err := p2.Read(ctx)
+	assert.Equal(t, websocket.StatusPolicyViolation, websocket.CloseStatus(err))
 }

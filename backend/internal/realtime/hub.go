@@ -97,7 +97,10 @@ func (h *Hub) where(match func(*Conn) bool) []*Conn {
 // Deliver writes ev to every socket that subscribes to one of its topics
 // and whose owner may receive it (authz.CanReceive), once per socket. A
 // consultation.closed event then closes the sockets of that
-// consultation's participants with 1008, after the event.
+// consultation's participants with 1008, after the event; a
+// participant.revoked event closes that one participant's sockets with
+// 1008 and leaves the consultation's other participants connected. The
+// closes do not depend on the delivery check.
 func (h *Hub) Deliver(ev events.Event) {
 	env := Envelope{Type: ev.Type}
 	if len(ev.Data) > 0 {
@@ -110,16 +113,28 @@ func (h *Hub) Deliver(ev events.Event) {
 	for _, c := range h.where(func(c *Conn) bool { return c.wants(ev.Topics) }) {
 		c.enqueue(outbound{raw: raw})
 	}
-	if ev.Type != events.TypeConsultationClosed {
-		return
-	}
-	for _, t := range ev.Topics {
-		kind, id := events.SplitTopic(t)
-		if kind != events.KindConsultation {
-			continue
+	switch ev.Type {
+	case events.TypeConsultationClosed:
+		for _, t := range ev.Topics {
+			kind, id := events.SplitTopic(t)
+			if kind != events.KindConsultation {
+				continue
+			}
+			for _, c := range h.where(func(c *Conn) bool { return authz.InConsultation(c.Principal, id) }) {
+				c.enqueue(outbound{close: true, code: websocket.StatusPolicyViolation, reason: "consultation closed"})
+			}
 		}
-		for _, c := range h.where(func(c *Conn) bool { return authz.InConsultation(c.Principal, id) }) {
-			c.enqueue(outbound{close: true, code: websocket.StatusPolicyViolation, reason: "consultation closed"})
+	case events.TypeParticipantRevoked:
+		var d struct {
+			ParticipantID string `json:"participant_id"`
+		}
+		if json.Unmarshal(ev.Data, &d) != nil || d.ParticipantID == "" {
+			return
+		}
+		for _, c := range h.where(func(c *Conn) bool {
+			return c.Principal.Kind == "participant" && c.Principal.ID == d.ParticipantID
+		}) {
+			c.enqueue(outbound{close: true, code: websocket.StatusPolicyViolation, reason: "access revoked"})
 		}
 	}
 }
