@@ -175,6 +175,20 @@ func (s *Service) chatRow(ctx context.Context, tx pgx.Tx, query, id string) (cha
 	return r, mapErr(err)
 }
 
+// errNotChatMember: the consultation does not exist or p is not in its
+// chat. Callers answer it with denyChat once the transaction is over.
+var errNotChatMember = errors.New("not a member of this chat")
+
+// memberChatRow reads the consultation's chat row with query, or
+// errNotChatMember when there is none or p may not use it.
+func (s *Service) memberChatRow(ctx context.Context, tx pgx.Tx, query string, p authz.Principal, id string) (chatRow, error) {
+	r, err := s.chatRow(ctx, tx, query, id)
+	if errors.Is(err, ErrNotFound) || (err == nil && !chatMember(p, r)) {
+		return chatRow{}, errNotChatMember
+	}
+	return r, err
+}
+
 // denyChat records a refused chat operation and returns ErrNotFound.
 func (s *Service) denyChat(ctx context.Context, a Actor, action, consultationID string) error {
 	if err := s.p.Audit.Append(ctx, audit.Event{ActorType: a.Type, ActorID: a.ID, ClientIP: a.ClientIP,
@@ -197,13 +211,8 @@ func (s *Service) SendMessage(ctx context.Context, p authz.Principal, a Actor, c
 		return Ack{}, err
 	}
 	var ack Ack
-	denied := false
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		r, err := s.chatRow(ctx, tx, sqlChatLock, consultationID)
-		if errors.Is(err, ErrNotFound) || (err == nil && !chatMember(p, r)) {
-			denied = true
-			return ErrNotFound
-		}
+		r, err := s.memberChatRow(ctx, tx, sqlChatLock, p, consultationID)
 		if err != nil {
 			return err
 		}
@@ -231,7 +240,7 @@ func (s *Service) SendMessage(ctx context.Context, p authz.Principal, a Actor, c
 		return events.PublishData(ctx, tx, EventChatMessage,
 			map[string]any{"consultation_id": r.ID, "seq": ack.Seq}, topics(r.consultationRow())...)
 	})
-	if denied {
+	if errors.Is(err, errNotChatMember) {
 		return Ack{}, s.denyChat(ctx, a, "chat.send", consultationID)
 	}
 	if err != nil {
@@ -254,24 +263,22 @@ func (s *Service) Messages(ctx context.Context, p authz.Principal, a Actor, cons
 	}
 	limit = min(limit, MaxMessagePage)
 	var rows []messageRow
-	denied := false
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		r, err := s.chatRow(ctx, tx, sqlChatRow, consultationID)
-		if errors.Is(err, ErrNotFound) || (err == nil && !chatMember(p, r)) {
-			denied = true
-			return ErrNotFound
-		}
+		r, err := s.memberChatRow(ctx, tx, sqlChatRow, p, consultationID)
 		if err != nil {
 			return err
 		}
-		res, _ := tx.Query(ctx, sqlMessagesAfter, r.ID, after, limit+1)
+		res, err := tx.Query(ctx, sqlMessagesAfter, r.ID, after, limit+1)
+		if err != nil {
+			return err
+		}
 		rows, err = pgx.CollectRows(res, pgx.RowToStructByName[messageRow])
 		if err != nil {
 			return err
 		}
 		return s.record(ctx, tx, a, ActionMessagesRead, "consultation", r.ID, r.ID, audit.OutcomeSuccess)
 	})
-	if denied {
+	if errors.Is(err, errNotChatMember) {
 		return MessagePage{}, s.denyChat(ctx, a, ActionMessagesRead, consultationID)
 	}
 	if err != nil {
@@ -300,13 +307,8 @@ func (s *Service) MarkRead(ctx context.Context, p authz.Principal, a Actor, cons
 	if seq < 1 {
 		return invalid("seq", "must be 1 or more")
 	}
-	denied := false
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		r, err := s.chatRow(ctx, tx, sqlChatRow, consultationID)
-		if errors.Is(err, ErrNotFound) || (err == nil && !chatMember(p, r)) {
-			denied = true
-			return ErrNotFound
-		}
+		r, err := s.memberChatRow(ctx, tx, sqlChatRow, p, consultationID)
 		if err != nil {
 			return err
 		}
@@ -321,7 +323,7 @@ func (s *Service) MarkRead(ctx context.Context, p authz.Principal, a Actor, cons
 		return events.PublishData(ctx, tx, EventChatRead,
 			map[string]any{"consultation_id": r.ID, readerType + "_id": readerID, "seq": seq}, topics(r.consultationRow())...)
 	})
-	if denied {
+	if errors.Is(err, errNotChatMember) {
 		return s.denyChat(ctx, a, "chat.mark_read", consultationID)
 	}
 	if err != nil {
