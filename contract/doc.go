@@ -1,6 +1,7 @@
 // Package contract holds what two services of the appliance must agree on
 // byte for byte: the TURN REST credential scheme (turncred), and, as the
-// media issue lands, media grant claims and signalling messages. Each
+// media issue lands, media grant claims (grant), the signalling protocol
+// (signal) and the internal node API (nodeapi). Each
 // agreement lives in its own sub-package so a service imports only what it
 // speaks.
 package contract
