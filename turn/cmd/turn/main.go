@@ -55,6 +55,12 @@ func run() error {
 	}
 
 	m := metrics.New()
+	policy := peerpolicy.New(cfg.AllowPeers)
+	if len(cfg.AllowPeerHosts) > 0 {
+		watchCtx, cancelWatch := context.WithCancel(context.Background())
+		defer cancelWatch()
+		policy.WatchHosts(watchCtx, log, cfg.AllowPeerHosts, 15*time.Second, net.DefaultResolver.LookupNetIP)
+	}
 	srv, err := relay.New(relay.Params{
 		Secret:         cfg.Secret,
 		Realm:          cfg.Realm,
@@ -66,7 +72,7 @@ func run() error {
 		RelayPortMin:   cfg.RelayPortMin,
 		RelayPortMax:   cfg.RelayPortMax,
 		UserQuota:      cfg.UserQuota,
-		Policy:         peerpolicy.New(cfg.AllowPeers),
+		Policy:         policy,
 		Metrics:        m,
 		Logger:         log,
 	})
@@ -91,7 +97,7 @@ func run() error {
 		"udp", addrString(srv.UDPAddr()), "tcp", addrString(srv.TCPAddr()), "tls", addrString(srv.TLSAddr()),
 		"public_ip", cfg.PublicIP.String(), "realm", cfg.Realm,
 		"relay_ports", fmt.Sprintf("%d-%d", cfg.RelayPortMin, cfg.RelayPortMax),
-		"allow_peers", len(cfg.AllowPeers), "user_quota", cfg.UserQuota, "internal", cfg.InternalListen)
+		"allow_peers", len(cfg.AllowPeers), "allow_peer_hosts", cfg.AllowPeerHosts, "user_quota", cfg.UserQuota, "internal", cfg.InternalListen)
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()

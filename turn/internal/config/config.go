@@ -30,6 +30,7 @@ const (
 	EnvRelayPortMin   = "HCW_TURN_RELAY_PORT_MIN"
 	EnvRelayPortMax   = "HCW_TURN_RELAY_PORT_MAX"
 	EnvAllowPeers     = "HCW_TURN_ALLOW_PEERS"
+	EnvAllowPeerHosts = "HCW_TURN_ALLOW_PEER_HOSTS"
 	EnvUserQuota      = "HCW_TURN_USER_QUOTA"
 	EnvInternalListen = "HCW_TURN_INTERNAL_LISTEN"
 	EnvLogLevel       = "HCW_LOG_LEVEL"
@@ -74,6 +75,9 @@ type Config struct {
 	// AllowPeers lists peers allowed even though their addresses are
 	// otherwise refused (the media nodes on a private network).
 	AllowPeers []netip.Prefix
+	// AllowPeerHosts names hosts (the media nodes) whose current addresses
+	// are allowed too; they are re-resolved while the server runs.
+	AllowPeerHosts []string
 	// UserQuota is the number of concurrent allocations one credential user
 	// may hold.
 	UserQuota int
@@ -139,6 +143,10 @@ func Load(env Lookup) (Config, error) {
 		return Config{}, fmt.Errorf("config: %s: %w", EnvAllowPeers, err)
 	}
 
+	if c.AllowPeerHosts, err = parseHosts(str(env, EnvAllowPeerHosts, "")); err != nil {
+		return Config{}, fmt.Errorf("config: %s: %w", EnvAllowPeerHosts, err)
+	}
+
 	if c.UserQuota, err = positive(env, EnvUserQuota, DefaultUserQuota); err != nil {
 		return Config{}, err
 	}
@@ -192,6 +200,30 @@ func ParseAllowPeers(s string) ([]netip.Prefix, error) {
 		prefixes = append(prefixes, p.Masked())
 	}
 	return prefixes, nil
+}
+
+// parseHosts parses a comma- or space-separated list of DNS names.
+func parseHosts(s string) ([]string, error) {
+	fields := strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' || r == '\n' })
+	for _, f := range fields {
+		if len(f) > 253 {
+			return nil, fmt.Errorf("%q is too long for a host name", f)
+		}
+		if _, err := netip.ParseAddr(f); err == nil {
+			return nil, fmt.Errorf("%q is an address; list it in %s", f, EnvAllowPeers)
+		}
+		for _, label := range strings.Split(f, ".") {
+			if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+				return nil, fmt.Errorf("%q is not a host name", f)
+			}
+			for _, c := range label {
+				if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+					return nil, fmt.Errorf("%q is not a host name", f)
+				}
+			}
+		}
+	}
+	return fields, nil
 }
 
 func str(env Lookup, key, def string) string {

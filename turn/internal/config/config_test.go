@@ -52,6 +52,7 @@ func TestDefaults(t *testing.T) {
 func TestValues(t *testing.T) {
 	m := base()
 	m[config.EnvAllowPeers] = "10.0.0.0/8, 192.168.5.7 fd00::/8,::ffff:172.16.0.0/108"
+	m[config.EnvAllowPeerHosts] = "media, media2 media-3.internal"
 	m[config.EnvUserQuota] = "3"
 	m[config.EnvRelayPortMin] = "50000"
 	m[config.EnvRelayPortMax] = "50000"
@@ -65,6 +66,7 @@ func TestValues(t *testing.T) {
 		netip.MustParsePrefix("fd00::/8"),
 		netip.MustParsePrefix("172.16.0.0/12"),
 	}, c.AllowPeers)
+	require.Equal(t, []string{"media", "media2", "media-3.internal"}, c.AllowPeerHosts)
 	require.Equal(t, 3, c.UserQuota)
 	require.Equal(t, uint16(50000), c.RelayPortMin)
 	require.Equal(t, slog.LevelDebug, c.LogLevel)
@@ -109,6 +111,9 @@ func TestBadValues(t *testing.T) {
 		{"missing secret file", map[string]string{config.EnvSecret + "_FILE": filepath.Join(dir, "nope")}, []string{config.EnvSecret}, config.EnvSecret + "_FILE"},
 		{"bad CIDR", map[string]string{config.EnvAllowPeers: "10.0.0.0/33"}, nil, config.EnvAllowPeers},
 		{"not an IP", map[string]string{config.EnvAllowPeers: "10.0.0.1,media.internal"}, nil, config.EnvAllowPeers},
+		{"peer host is an address", map[string]string{config.EnvAllowPeerHosts: "media,10.0.0.1"}, nil, config.EnvAllowPeerHosts},
+		{"peer host malformed", map[string]string{config.EnvAllowPeerHosts: "media/x"}, nil, config.EnvAllowPeerHosts},
+		{"peer host empty label", map[string]string{config.EnvAllowPeerHosts: "media..local"}, nil, config.EnvAllowPeerHosts},
 		{"min above max", map[string]string{config.EnvRelayPortMin: "60000", config.EnvRelayPortMax: "50000"}, nil, config.EnvRelayPortMin},
 		{"port zero", map[string]string{config.EnvRelayPortMin: "0"}, nil, config.EnvRelayPortMin},
 		{"port too high", map[string]string{config.EnvRelayPortMax: "70000"}, nil, config.EnvRelayPortMax},

@@ -10,6 +10,8 @@ package peerpolicy
 import (
 	"net"
 	"net/netip"
+	"slices"
+	"sync/atomic"
 )
 
 // Reason names why an address is refused; it is used as a metric label, so
@@ -57,15 +59,28 @@ var rules = []rule{
 	{netip.MustParsePrefix("3fff::/20"), Documentation},
 }
 
-// Policy is an immutable peer policy; safe for concurrent use.
+// Policy is a peer policy; safe for concurrent use. Its prefixes are fixed;
+// its host addresses (the media nodes named by DNS) are replaced as they are
+// re-resolved.
 type Policy struct {
 	allow []netip.Prefix
+	hosts atomic.Pointer[[]netip.Addr]
 }
 
 // New returns a policy that refuses every non-public address except those
 // inside allow. The prefixes are expected unmapped (IPv4 as IPv4).
 func New(allow []netip.Prefix) *Policy {
 	return &Policy{allow: append([]netip.Prefix(nil), allow...)}
+}
+
+// SetHostAddrs replaces the exact addresses allowed besides the prefixes
+// (see WatchHosts).
+func (p *Policy) SetHostAddrs(addrs []netip.Addr) {
+	cp := make([]netip.Addr, 0, len(addrs))
+	for _, a := range addrs {
+		cp = append(cp, a.Unmap().WithZone(""))
+	}
+	p.hosts.Store(&cp)
 }
 
 // CheckIP is Check for a net.IP, which Go often hands over as a 16-byte
@@ -86,6 +101,9 @@ func (p *Policy) Check(a netip.Addr) Reason {
 		return Invalid
 	}
 	a = a.Unmap().WithZone("")
+	if h := p.hosts.Load(); h != nil && slices.Contains(*h, a) {
+		return Allowed
+	}
 	for _, pre := range p.allow {
 		if pre.Contains(a) {
 			return Allowed
