@@ -72,6 +72,9 @@ const (
 	ReasonRoomEnded    = "room_ended"
 	ReasonDuplicate    = "duplicate_identity" // the same participant joined again elsewhere
 	ReasonNodeShutdown = "node_shutdown"
+	// ReasonConnectionLost (in participant_left): the participant's socket
+	// dropped and it did not come back within the grace period.
+	ReasonConnectionLost = "connection_lost"
 )
 
 // Targets of SDP and trickle messages.

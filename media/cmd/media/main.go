@@ -1,5 +1,9 @@
-// Command media is a media node of the appliance. Its SFU comes with the
-// media issue; today it holds the node's ports and answers health checks.
+// Command media is a media node of the appliance: an SFU with its
+// signalling, the backend's control API, health and metrics.
+//
+// The first SIGTERM or SIGINT drains the node (readiness 503, no new rooms,
+// calls in progress continue up to HCW_MEDIA_DRAIN_TIMEOUT); a second one
+// ends the remaining calls and exits at once.
 package main
 
 import (
@@ -9,49 +13,103 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
 
 	"github.com/hcw-home/hcw/media/internal/config"
 	"github.com/hcw-home/hcw/media/internal/node"
+	"github.com/hcw-home/hcw/media/internal/sfu"
 )
 
+// version is set at build time (-ldflags "-X main.version=...").
+var version = "dev"
+
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "healthcheck" {
+		os.Exit(healthcheck())
+	}
 	cfg, err := config.FromEnv()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
 	}
-	if len(os.Args) > 1 && os.Args[1] == "healthcheck" {
-		os.Exit(healthcheck(cfg))
-	}
-	var level slog.Level
-	_ = level.UnmarshalText([]byte(cfg.LogLevel))
-	log := slog.New(slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{Level: level}))
-
-	n, err := node.New(node.Params{Config: cfg, Logger: log})
-	if err != nil {
-		log.Error("start media node", "error", err)
-		os.Exit(1)
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	if err := n.Run(ctx); err != nil {
-		log.Error("media node stopped", "error", err)
-		os.Exit(1)
-	}
-	log.Info("media node stopped")
+	log := slog.New(slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	os.Exit(run(cfg, log))
 }
 
-// healthcheck is the container's HEALTHCHECK (the image has no curl).
-func healthcheck(cfg *config.Config) int {
-	addr := cfg.HTTPListen
-	if strings.HasPrefix(addr, ":") {
-		addr = "127.0.0.1" + addr
+func run(cfg *config.Config, log *slog.Logger) int {
+	n, err := node.New(node.Params{Config: cfg, Logger: log, Version: version, NewRooms: newRooms})
+	if err != nil {
+		log.Error("start media node", "error", err)
+		return 1
+	}
+
+	// One channel takes both signals for the process's whole life, so no
+	// signal ever meets Go's default action (exit without leaving the
+	// backend's registry): the first drains, the second aborts the drain.
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	drain, startDrain := context.WithCancel(context.Background())
+	defer startDrain()
+	abort, stopAbort := context.WithCancel(context.Background())
+	defer stopAbort()
+	go func() {
+		select {
+		case <-sigs:
+			startDrain()
+		case <-abort.Done():
+			return
+		}
+		select {
+		case <-sigs:
+			log.Warn("second signal: ending the remaining calls now")
+			stopAbort()
+		case <-abort.Done():
+		}
+	}()
+
+	code := 0
+	if err := n.Run(drain); err != nil {
+		log.Error("media node failed", "error", err)
+		code = 1
+		stopAbort() // nothing to drain for: the node cannot serve
+	} else {
+		log.Info("signal received: draining", "timeout", cfg.DrainTimeout.String())
+	}
+	if err := n.Shutdown(abort); err != nil {
+		log.Error("media node shutdown", "error", err)
+		code = 1
+	}
+	return code
+}
+
+// newRooms builds the node's SFU.
+func newRooms(p node.RoomsParams) (node.Rooms, error) {
+	s, err := sfu.New(sfu.Params{
+		Logger: p.Logger, NodeID: p.NodeID, Verifier: p.Verifier,
+		UDPConn: p.UDPConn, TCPListener: p.TCPListener, PublicIPs: p.PublicIPs,
+		Capacity: p.Capacity, GracePeriod: p.GracePeriod,
+		Registerer: p.Registerer, Now: p.Now, RefreshKeys: p.RefreshKeys,
+	})
+	if err != nil {
+		return nil, err // not s: a nil *sfu.SFU in a node.Rooms is not nil
+	}
+	return s, nil
+}
+
+// healthcheck is the container's HEALTHCHECK (the image has no curl): the
+// node is healthy when it is ready (grant keys loaded, not draining). It
+// reads only HCW_MEDIA_HTTP_LISTEN, so a probe never fails on another
+// variable.
+func healthcheck() int {
+	port, err := config.HTTPPort(os.LookupEnv)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
 	}
 	c := http.Client{Timeout: 3 * time.Second}
-	resp, err := c.Get("http://" + addr + "/readyz")
+	resp, err := c.Get("http://127.0.0.1:" + port + "/readyz")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1

@@ -1,0 +1,209 @@
+package sfu
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/pion/ice/v4"
+	"github.com/pion/interceptor"
+	"github.com/pion/interceptor/pkg/cc"
+	"github.com/pion/interceptor/pkg/gcc"
+	"github.com/pion/interceptor/pkg/nack"
+	"github.com/pion/interceptor/pkg/report"
+	"github.com/pion/interceptor/pkg/twcc"
+	"github.com/pion/webrtc/v4"
+)
+
+// AudioLevelURI is the RFC 6464 client-to-mixer audio level extension.
+const AudioLevelURI = "urn:ietf:params:rtp-hdrext:ssrc-audio-level"
+
+// Payload types the node offers on "sub" (a "pub" answer follows the
+// client's numbering).
+const (
+	ptOpus    = 111
+	ptVP8     = 96
+	ptVP8RTX  = 97
+	ptH264    = 102
+	ptH264RTX = 103
+)
+
+// Bandwidth estimation bounds for a subscriber's downlink (bits/s).
+const (
+	bweInitial = 1_500_000
+	bweMin     = 100_000
+	bweMax     = 20_000_000
+)
+
+// pcRole says which of a participant's two peer connections is built.
+type pcRole int
+
+const (
+	rolePub pcRole = iota // client -> node, the client offers
+	roleSub               // node -> client, the node offers
+)
+
+func videoFeedback() []webrtc.RTCPFeedback {
+	return []webrtc.RTCPFeedback{
+		{Type: webrtc.TypeRTCPFBGoogREMB},
+		{Type: webrtc.TypeRTCPFBTransportCC},
+		{Type: webrtc.TypeRTCPFBCCM, Parameter: "fir"},
+		{Type: webrtc.TypeRTCPFBNACK},
+		{Type: webrtc.TypeRTCPFBNACK, Parameter: "pli"},
+	}
+}
+
+// registerCodecs registers Opus, VP8 and H.264 with RTX.
+func registerCodecs(m *webrtc.MediaEngine) error {
+	codecs := []struct {
+		c    webrtc.RTPCodecParameters
+		kind webrtc.RTPCodecType
+	}{
+		{webrtc.RTPCodecParameters{
+			RTPCodecCapability: webrtc.RTPCodecCapability{
+				MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2,
+				SDPFmtpLine:  "minptime=10;useinbandfec=1;usedtx=1",
+				RTCPFeedback: []webrtc.RTCPFeedback{{Type: webrtc.TypeRTCPFBTransportCC}},
+			},
+			PayloadType: ptOpus,
+		}, webrtc.RTPCodecTypeAudio},
+		{webrtc.RTPCodecParameters{
+			RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000, RTCPFeedback: videoFeedback()},
+			PayloadType:        ptVP8,
+		}, webrtc.RTPCodecTypeVideo},
+		{webrtc.RTPCodecParameters{
+			RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeRTX, ClockRate: 90000, SDPFmtpLine: fmt.Sprintf("apt=%d", ptVP8)},
+			PayloadType:        ptVP8RTX,
+		}, webrtc.RTPCodecTypeVideo},
+		{webrtc.RTPCodecParameters{
+			RTPCodecCapability: webrtc.RTPCodecCapability{
+				MimeType: webrtc.MimeTypeH264, ClockRate: 90000,
+				SDPFmtpLine:  "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f",
+				RTCPFeedback: videoFeedback(),
+			},
+			PayloadType: ptH264,
+		}, webrtc.RTPCodecTypeVideo},
+		{webrtc.RTPCodecParameters{
+			RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeRTX, ClockRate: 90000, SDPFmtpLine: fmt.Sprintf("apt=%d", ptH264)},
+			PayloadType:        ptH264RTX,
+		}, webrtc.RTPCodecTypeVideo},
+	}
+	for _, c := range codecs {
+		if err := m.RegisterCodec(c.c, c.kind); err != nil {
+			return fmt.Errorf("register codec %s: %w", c.c.MimeType, err)
+		}
+	}
+	return nil
+}
+
+// newPeerConnection builds one peer connection with its own media engine,
+// setting engine and interceptor registry; only the ICE muxes are shared.
+// For "sub" it also returns the send-side bandwidth estimator (GCC over
+// transport-wide CC feedback).
+func (s *SFU) newPeerConnection(role pcRole) (*webrtc.PeerConnection, cc.BandwidthEstimator, error) {
+	m := &webrtc.MediaEngine{}
+	if err := registerCodecs(m); err != nil {
+		return nil, nil, err
+	}
+	ir := &interceptor.Registry{}
+	lf := s.pionLogs
+	var bwe chan cc.BandwidthEstimator
+
+	switch role {
+	case rolePub:
+		if err := m.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: AudioLevelURI}, webrtc.RTPCodecTypeAudio); err != nil {
+			return nil, nil, err
+		}
+		if err := webrtc.ConfigureSimulcastExtensionHeaders(m); err != nil {
+			return nil, nil, err
+		}
+		gen, err := nack.NewGeneratorInterceptor(nack.WithGeneratorLoggerFactory(lf))
+		if err != nil {
+			return nil, nil, err
+		}
+		ir.Add(gen)
+		if err := webrtc.ConfigureTWCCSenderWithOptions(m, ir, twcc.WithLoggerFactory(lf)); err != nil {
+			return nil, nil, err
+		}
+	case roleSub:
+		bwe = make(chan cc.BandwidthEstimator, 1)
+		ccf, err := cc.NewInterceptor(func() (cc.BandwidthEstimator, error) {
+			return gcc.NewSendSideBWE(
+				gcc.SendSideBWEInitialBitrate(bweInitial),
+				gcc.SendSideBWEMinBitrate(bweMin),
+				gcc.SendSideBWEMaxBitrate(bweMax),
+				// Forward at once: the down-track writers are the pacing.
+				gcc.SendSideBWEPacer(gcc.NewNoOpPacer()),
+				gcc.WithLoggerFactory(lf),
+			)
+		})
+		if err != nil {
+			return nil, nil, err
+		}
+		ccf.OnNewPeerConnection(func(_ string, e cc.BandwidthEstimator) {
+			select {
+			case bwe <- e:
+			default:
+			}
+		})
+		ir.Add(ccf)
+		if err := webrtc.ConfigureTWCCHeaderExtensionSender(m, ir); err != nil {
+			return nil, nil, err
+		}
+		resp, err := nack.NewResponderInterceptor(nack.ResponderSize(1024), nack.WithResponderLoggerFactory(lf))
+		if err != nil {
+			return nil, nil, err
+		}
+		ir.Add(resp)
+	}
+	recv, err := report.NewReceiverInterceptor(report.WithReceiverLoggerFactory(lf))
+	if err != nil {
+		return nil, nil, err
+	}
+	send, err := report.NewSenderInterceptor(report.WithSenderLoggerFactory(lf))
+	if err != nil {
+		return nil, nil, err
+	}
+	ir.Add(recv)
+	ir.Add(send)
+
+	se := webrtc.SettingEngine{LoggerFactory: lf}
+	se.SetICEUDPMux(s.udpMux)
+	networks := []webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6}
+	if s.tcpMux != nil {
+		se.SetICETCPMux(s.tcpMux)
+		networks = append(networks, webrtc.NetworkTypeTCP4, webrtc.NetworkTypeTCP6)
+	}
+	se.SetNetworkTypes(networks)
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	se.SetICETimeouts(5*time.Second, 15*time.Second, 2*time.Second)
+	se.SetIncludeLoopbackCandidate(s.loopback)
+	if len(s.p.PublicIPs) > 0 {
+		if err := se.SetICEAddressRewriteRules(webrtc.ICEAddressRewriteRule{
+			External:        s.p.PublicIPs,
+			AsCandidateType: webrtc.ICECandidateTypeHost,
+			// Appended, not replacing: the node's own address stays a
+			// candidate, which is what the TURN relay (allowed to reach
+			// the media nodes by name) and same-network peers use.
+			Mode: webrtc.ICEAddressRewriteAppend,
+		}); err != nil {
+			return nil, nil, fmt.Errorf("public IPs: %w", err)
+		}
+	}
+
+	api := webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithSettingEngine(se), webrtc.WithInterceptorRegistry(ir))
+	pc, err := api.NewPeerConnection(webrtc.Configuration{
+		BundlePolicy:  webrtc.BundlePolicyMaxBundle,
+		RTCPMuxPolicy: webrtc.RTCPMuxPolicyRequire,
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("new peer connection: %w", err)
+	}
+	var est cc.BandwidthEstimator
+	if bwe != nil {
+		select {
+		case est = <-bwe:
+		default:
+		}
+	}
+	return pc, est, nil
+}
