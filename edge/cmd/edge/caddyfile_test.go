@@ -103,7 +103,8 @@ func TestCaddyfileEveryProxyKeepsStreamsAndSetsPort(t *testing.T) {
 			t.Errorf("reverse_proxy without X-Forwarded-Port: %s", raw)
 		}
 	})
-	// doctor, patient and admin each proxy /api/* and /ws; media proxies all.
+	// doctor, patient and admin each proxy /api/* and /ws; media proxies
+	// /n/* to the node its registry names.
 	if proxies != 7 {
 		t.Fatalf("found %d reverse_proxy handlers, want 7", proxies)
 	}
@@ -208,5 +209,119 @@ func TestCaddyfileInviteLinksNotLogged(t *testing.T) {
 		if !found {
 			t.Errorf("%s: no log_skip for invite links", host)
 		}
+	}
+}
+
+// mediaRoute returns the :443 server's route for the media host.
+func mediaRoute(t *testing.T, cfg map[string]any, host string) map[string]any {
+	t.Helper()
+	for _, r := range server(t, cfg)["routes"].([]any) {
+		route := r.(map[string]any)
+		raw, _ := json.Marshal(route["match"])
+		if strings.Contains(string(raw), `"`+host+`"`) {
+			return route
+		}
+	}
+	t.Fatalf("no route for %s", host)
+	return nil
+}
+
+// TestCaddyfileMediaSignalling: on the media host, /n/* goes through the
+// grant check and the node lookup to a reverse_proxy whose upstream is the
+// variable the lookup sets; nothing else is proxied.
+func TestCaddyfileMediaSignalling(t *testing.T) {
+	for name, tt := range map[string]struct {
+		env                    map[string]string
+		jwks, registry, secret string
+	}{
+		"defaults": {
+			jwks:     "http://backend:8080/api/v1/media/jwks",
+			registry: "http://backend:8080/internal/v1/media/nodes",
+			secret:   "/run/secrets/media/media_node_secret",
+		},
+		"from env": {
+			env: map[string]string{
+				"HCW_MEDIA_JWKS_URL":         "http://api.internal:9000/api/v1/media/jwks",
+				"HCW_MEDIA_REGISTRY_URL":     "http://api.internal:9000/internal/v1/media/nodes",
+				"HCW_MEDIA_NODE_SECRET_FILE": "/secrets/node",
+			},
+			jwks:     "http://api.internal:9000/api/v1/media/jwks",
+			registry: "http://api.internal:9000/internal/v1/media/nodes",
+			secret:   "/secrets/node",
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			cfg := adapt(t, tt.env)
+			route := mediaRoute(t, cfg, "media.localhost")
+
+			var chains [][]map[string]any
+			walk(route, func(m map[string]any) {
+				handle, ok := m["handle"].([]any)
+				if !ok {
+					return
+				}
+				var chain []map[string]any
+				for _, h := range handle {
+					chain = append(chain, h.(map[string]any))
+				}
+				for _, h := range chain {
+					if h["handler"] == "reverse_proxy" {
+						chains = append(chains, chain)
+					}
+				}
+			})
+			if len(chains) != 1 {
+				t.Fatalf("media host has %d proxying chains, want 1", len(chains))
+			}
+			chain := chains[0]
+			if len(chain) != 3 || chain[0]["handler"] != "hcw_media_grant" || chain[1]["handler"] != "hcw_media_node" || chain[2]["handler"] != "reverse_proxy" {
+				t.Fatalf("media chain = %v, want hcw_media_grant, hcw_media_node, reverse_proxy", chain)
+			}
+			if chain[0]["jwks_url"] != tt.jwks {
+				t.Errorf("jwks_url = %v, want %s", chain[0]["jwks_url"], tt.jwks)
+			}
+			if chain[1]["registry_url"] != tt.registry || chain[1]["secret_file"] != tt.secret {
+				t.Errorf("hcw_media_node = %v, want %s and %s", chain[1], tt.registry, tt.secret)
+			}
+			raw, _ := json.Marshal(chain[2]["upstreams"])
+			if string(raw) != `[{"dial":"{http.vars.hcw_media_upstream}"}]` {
+				t.Errorf("upstreams = %s, want the variable hcw_media_node sets", raw)
+			}
+
+			b, _ := json.Marshal(route)
+			if !strings.Contains(string(b), `"path":["/n/*"]`) {
+				t.Errorf("the media chain is not limited to /n/*: %s", b)
+			}
+			if !strings.Contains(string(b), `"status_code":404`) {
+				t.Errorf("the media host does not answer 404 outside /n/*")
+			}
+			if all, _ := json.Marshal(cfg); strings.Contains(string(all), "media:7880") {
+				t.Errorf("something still proxies to a fixed media node")
+			}
+		})
+	}
+}
+
+// TestCaddyfileMediaAccessLogDropsGrant: the grant rides in
+// Sec-WebSocket-Protocol, so the media host's access log deletes that
+// header and the default log never takes the media host's access entries.
+func TestCaddyfileMediaAccessLogDropsGrant(t *testing.T) {
+	cfg := adapt(t, nil)
+	names := server(t, cfg)["logs"].(map[string]any)["logger_names"].(map[string]any)["media.localhost"].([]any)
+	if len(names) != 1 || names[0] == "" {
+		t.Fatalf("media.localhost loggers = %v, want one named logger", names)
+	}
+	logs := cfg["logging"].(map[string]any)["logs"].(map[string]any)
+	name := names[0].(string)
+	media, _ := logs[name].(map[string]any)
+	enc, _ := media["encoder"].(map[string]any)
+	fields, _ := enc["fields"].(map[string]any)
+	filter, _ := fields["request>headers>Sec-Websocket-Protocol"].(map[string]any)
+	if enc["format"] != "filter" || filter["filter"] != "delete" {
+		t.Errorf("media access log %s does not delete Sec-Websocket-Protocol: %v", name, media)
+	}
+	def, _ := json.Marshal(logs["default"])
+	if !strings.Contains(string(def), `"http.log.access.`+name+`"`) {
+		t.Errorf("the default log does not exclude the media access log: %s", def)
 	}
 }

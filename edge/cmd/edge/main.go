@@ -13,6 +13,8 @@ import (
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
 	_ "github.com/mholt/caddy-l4"
 
+	_ "github.com/hcw-home/hcw/edge/modules/mediagrant"
+	_ "github.com/hcw-home/hcw/edge/modules/medianode"
 	_ "github.com/hcw-home/hcw/edge/modules/proxytrust"
 )
 
