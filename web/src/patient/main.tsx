@@ -1,4 +1,21 @@
 import "../shared/theme.css";
-import { mountApp } from "../shared/mount";
+import "./patient.css";
+import { render } from "preact";
+import { APP_TITLES, PRODUCT_NAME } from "../shared/apps";
+import { chooseLanguage, setLanguage } from "../shared/i18n";
+import { PatientApp } from "./App";
+import { PatientFlow } from "./flow";
 
-mountApp("patient");
+/** Starts the patient app in #app: language first, then the screen the path asks for. */
+export async function startPatientApp(root: HTMLElement | null = document.getElementById("app")): Promise<PatientFlow> {
+  if (!root) throw new Error(`${PRODUCT_NAME} patient: no #app element in the page`);
+  document.body.dataset["app"] = "patient";
+  document.title = `${PRODUCT_NAME} — ${APP_TITLES.patient}`;
+  await setLanguage(chooseLanguage());
+  const flow = new PatientFlow();
+  render(<PatientApp flow={flow} />, root);
+  await flow.start(location.pathname);
+  return flow;
+}
+
+void startPatientApp();

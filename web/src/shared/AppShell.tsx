@@ -12,8 +12,28 @@ export interface AppShellProps {
   title?: string;
   /** Defaults to the real API call; tests pass a stub. */
   loadVersion?: VersionLoader;
+  /** Shown at the end of the header (a language menu). */
+  headerEnd?: ComponentChildren;
+  /** Translated labels; English by default. */
+  labels?: Partial<ShellLabels>;
   children?: ComponentChildren;
 }
+
+/** The shell's own words. */
+export interface ShellLabels {
+  /** Before #backend-version. */
+  version: string;
+  /** Before the message in #backend-error. */
+  versionError: string;
+  /** The skip link to the main content. */
+  skip: string;
+}
+
+const ENGLISH_LABELS: ShellLabels = {
+  version: "Backend version:",
+  versionError: "Could not load the backend version:",
+  skip: "Skip to main content",
+};
 
 type VersionState =
   | { status: "loading" }
@@ -26,7 +46,8 @@ export const LOADING_TEXT = "…";
 export const UNAVAILABLE_TEXT = "unavailable";
 
 /** The frame every app renders inside: product name, app title, backend version. */
-export function AppShell({ app, title, loadVersion = getVersion, children }: AppShellProps) {
+export function AppShell({ app, title, loadVersion = getVersion, headerEnd, labels, children }: AppShellProps) {
+  const words = { ...ENGLISH_LABELS, ...labels };
   const state = useSignal<VersionState>({ status: "loading" });
 
   useEffect(() => {
@@ -50,16 +71,22 @@ export function AppShell({ app, title, loadVersion = getVersion, children }: App
 
   return (
     <div class="hcw-shell" data-app={app}>
+      <a class="hcw-skip" href="#main">
+        {words.skip}
+      </a>
       <header class="hcw-header">
         <span class="hcw-brand">{PRODUCT_NAME}</span>
+        {headerEnd !== undefined && <div class="hcw-header-end">{headerEnd}</div>}
       </header>
-      <main class="hcw-main" id="main">
-        <h1 class="hcw-title">{heading}</h1>
+      <main class="hcw-main" id="main" tabIndex={-1}>
+        <h1 class="hcw-title" id="page-title" tabIndex={-1}>
+          {heading}
+        </h1>
         {children}
       </main>
       <footer class="hcw-footer">
         <p class="hcw-version">
-          Backend version:{" "}
+          {words.version}{" "}
           <span id="backend-version" aria-live="polite" aria-busy={current.status === "loading"}>
             {current.status === "ready"
               ? current.info.version
@@ -73,7 +100,7 @@ export function AppShell({ app, title, loadVersion = getVersion, children }: App
         </p>
         {current.status === "error" && (
           <p id="backend-error" class="hcw-error" role="alert">
-            Could not load the backend version: {current.message}
+            {words.versionError} {current.message}
           </p>
         )}
       </footer>

@@ -23,9 +23,25 @@ export interface VersionInfo {
   commit: string;
 }
 
-/** Any failure to get a usable answer from the API. `message` is meant to be shown to people. */
+/** What the API's error body ({"error":{"code","message","field",...}}) and headers said. */
+export interface ApiErrorDetails {
+  /** The API's stable error code (e.g. "invite_expired"); "network" when no response arrived. */
+  code?: string;
+  /** The request field a validation error is about. */
+  field?: string;
+  /** Seconds from a Retry-After header (429, 503). */
+  retryAfterSeconds?: number;
+  /** The error object as sent, for codes that carry more (e.g. opens_at of invite_too_early). */
+  body?: Readonly<Record<string, unknown>>;
+}
+
+/** Any failure to get a usable answer from the API. `message` is meant for logs and developers. */
 export class ApiError extends Error {
   override readonly name = "ApiError";
+  readonly code: string | undefined;
+  readonly field: string | undefined;
+  readonly retryAfterSeconds: number | undefined;
+  readonly body: Readonly<Record<string, unknown>> | undefined;
 
   constructor(
     message: string,
@@ -33,9 +49,19 @@ export class ApiError extends Error {
     readonly url: string,
     /** HTTP status, when a response arrived. */
     readonly status?: number,
-    options?: ErrorOptions,
+    options?: ErrorOptions & ApiErrorDetails,
   ) {
     super(message, options);
+    this.code = options?.code;
+    this.field = options?.field;
+    this.retryAfterSeconds = options?.retryAfterSeconds;
+    this.body = options?.body;
+  }
+
+  /** True when retrying the same request later may succeed (no answer, 408, 429, 5xx). */
+  get retryable(): boolean {
+    const s = this.status;
+    return s === undefined || s === 408 || s === 429 || s >= 500;
   }
 }
 
@@ -52,19 +78,60 @@ function describe(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-/** GET a JSON document from the API and check its shape with `parse`. */
-export async function getJson<T>(
+/** A request body and how to read the answer. */
+export interface SendOptions extends RequestOptions {
+  /** Sent as JSON. */
+  body?: unknown;
+}
+
+function retryAfter(res: Response): number | undefined {
+  const raw = res.headers.get("Retry-After");
+  if (raw === null) return undefined;
+  const n = Number(raw);
+  if (Number.isFinite(n) && n >= 0) return n;
+  const at = Date.parse(raw);
+  return Number.isNaN(at) ? undefined : Math.max(0, Math.round((at - Date.now()) / 1000));
+}
+
+/** Reads the API's error shape from a failed response, if it has one. */
+async function errorDetails(res: Response): Promise<ApiErrorDetails> {
+  const details: ApiErrorDetails = {};
+  const ra = retryAfter(res);
+  if (ra !== undefined) details.retryAfterSeconds = ra;
+  if (!(res.headers.get("Content-Type") ?? "").includes("json")) return details;
+  try {
+    const body: unknown = await res.json();
+    const err = (body as { error?: unknown } | null)?.error;
+    if (typeof err === "object" && err !== null && !Array.isArray(err)) {
+      const e = err as Record<string, unknown>;
+      if (typeof e["code"] === "string") details.code = e["code"];
+      if (typeof e["field"] === "string") details.field = e["field"];
+      details.body = e;
+    }
+  } catch {
+    // Not the API's shape (a proxy's page): the status says enough.
+  }
+  return details;
+}
+
+/**
+ * Sends a request to the API and checks the answer's shape with `parse`;
+ * `parse` null means no body is expected (204). Cookies go along (same origin).
+ */
+export async function requestJson<T>(
+  method: string,
   path: string,
-  parse: (body: unknown) => T,
-  options: RequestOptions = {},
+  parse: ((body: unknown) => T) | null,
+  options: SendOptions = {},
 ): Promise<T> {
   const url = API_BASE + path;
   const doFetch: FetchLike = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
-  const init: RequestInit = {
-    method: "GET",
-    headers: { Accept: "application/json" },
-    credentials: "same-origin",
-  };
+  const headers: Record<string, string> = { Accept: "application/json" };
+  const init: RequestInit = { method, headers, credentials: "same-origin" };
+  if (options.body !== undefined) {
+    headers["Content-Type"] = "application/json";
+    init.body = JSON.stringify(options.body);
+  }
   if (options.signal) init.signal = options.signal;
 
   let res: Response;
@@ -72,22 +139,26 @@ export async function getJson<T>(
     res = await doFetch(url, init);
   } catch (err) {
     if (isAbort(err)) throw err;
-    throw new ApiError(`GET ${url} failed: network error (${describe(err)})`, url, undefined, {
+    throw new ApiError(`${method} ${url} failed: network error (${describe(err)})`, url, undefined, {
       cause: err,
+      code: "network",
     });
   }
 
   if (!res.ok) {
+    const details = await errorDetails(res);
     const text = res.statusText ? ` ${res.statusText}` : "";
-    throw new ApiError(`GET ${url} failed: HTTP ${res.status}${text}`, url, res.status);
+    const code = details.code ? ` (${details.code})` : "";
+    throw new ApiError(`${method} ${url} failed: HTTP ${res.status}${text}${code}`, url, res.status, details);
   }
+  if (parse === null) return undefined as T;
 
   let body: unknown;
   try {
     body = await res.json();
   } catch (err) {
     if (isAbort(err)) throw err;
-    throw new ApiError(`GET ${url} returned a body that is not valid JSON`, url, res.status, {
+    throw new ApiError(`${method} ${url} returned a body that is not valid JSON`, url, res.status, {
       cause: err,
     });
   }
@@ -95,20 +166,31 @@ export async function getJson<T>(
   try {
     return parse(body);
   } catch (err) {
-    throw new ApiError(`GET ${url} returned a malformed body: ${describe(err)}`, url, res.status, {
+    throw new ApiError(`${method} ${url} returned a malformed body: ${describe(err)}`, url, res.status, {
       cause: err,
     });
   }
 }
 
-function requireObject(body: unknown): Record<string, unknown> {
+/** GET a JSON document from the API and check its shape with `parse`. */
+export function getJson<T>(
+  path: string,
+  parse: (body: unknown) => T,
+  options: RequestOptions = {},
+): Promise<T> {
+  return requestJson("GET", path, parse, options);
+}
+
+/** Checks that a body is a JSON object. Exported for the parsers in api-types.ts. */
+export function requireObject(body: unknown): Record<string, unknown> {
   if (typeof body !== "object" || body === null || Array.isArray(body)) {
     throw new MalformedBodyError("expected a JSON object");
   }
   return body as Record<string, unknown>;
 }
 
-function requireString(obj: Record<string, unknown>, key: string, allowEmpty = false): string {
+/** Checks a string field. */
+export function requireString(obj: Record<string, unknown>, key: string, allowEmpty = false): string {
   const value = obj[key];
   if (typeof value !== "string" || (!allowEmpty && value === "")) {
     throw new MalformedBodyError(
