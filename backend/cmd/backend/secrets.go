@@ -13,20 +13,21 @@ import (
 
 func secretsCmd(args []string) error {
 	if len(args) == 0 || args[0] != "init" {
-		return errors.New("usage: backend secrets init --dir-db DIR --dir-turn DIR --dir-backend DIR [--uid N] [--gid N]")
+		return errors.New("usage: backend secrets init --dir-db DIR --dir-turn DIR --dir-backend DIR --dir-media DIR [--uid N] [--gid N]")
 	}
 	fs := flag.NewFlagSet("secrets init", flag.ContinueOnError)
 	p := secrets.Params{}
 	fs.StringVar(&p.DBDir, "dir-db", "", "directory for db_password")
 	fs.StringVar(&p.TURNDir, "dir-turn", "", "directory for turn_secret")
 	fs.StringVar(&p.BackendDir, "dir-backend", "", "directory for grant keys, session_key, data_key")
+	fs.StringVar(&p.MediaDir, "dir-media", "", "directory for media_node_secret (media nodes and backend)")
 	fs.IntVar(&p.UID, "uid", secrets.DefaultUID, "owner uid of files and directories")
 	fs.IntVar(&p.GID, "gid", secrets.DefaultGID, "owner gid of files and directories")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
-	if p.DBDir == "" || p.TURNDir == "" || p.BackendDir == "" {
-		return errors.New("secrets init: --dir-db, --dir-turn and --dir-backend are required")
+	if p.DBDir == "" || p.TURNDir == "" || p.BackendDir == "" || p.MediaDir == "" {
+		return errors.New("secrets init: --dir-db, --dir-turn, --dir-backend and --dir-media are required")
 	}
 	p.Logger = slog.New(slog.NewJSONHandler(os.Stdout, nil))
 	// An operator may supply any secret (HCW_TURN_SECRET or

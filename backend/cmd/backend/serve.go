@@ -29,6 +29,8 @@ import (
 	"github.com/hcw-home/hcw/backend/internal/housekeeping"
 	"github.com/hcw-home/hcw/backend/internal/httpapi"
 	"github.com/hcw-home/hcw/backend/internal/mail"
+	"github.com/hcw-home/hcw/backend/internal/mediaapi"
+	"github.com/hcw-home/hcw/backend/internal/medianode"
 	"github.com/hcw-home/hcw/backend/internal/realtime"
 	"github.com/hcw-home/hcw/backend/internal/sealed"
 	"github.com/hcw-home/hcw/backend/internal/signin"
@@ -141,33 +143,48 @@ func apiHandler(ctx context.Context, cfg *config.Options, base httpapi.Params, p
 	sender mail.Sender, hub *realtime.Hub, metrics *httpapi.Metrics, logger *slog.Logger) (http.Handler, []housekeeping.Task, error) {
 	auditStore := audit.NewStore(pool)
 	accounts := account.NewStore(account.Params{Pool: pool, Keys: keyring, Audit: auditStore})
+	nodes := medianode.New(medianode.Params{Pool: pool, Secret: cfg.Media.NodeSecret, MediaHost: cfg.Media.Host, Logger: logger})
+	var consultations *consultation.Service
 	signIn, err := signin.New(signin.Params{
 		Pool: pool, Accounts: staffapi.Accounts(accounts), Audit: auditStore, Keyring: keyring,
 		IdleTimeout: cfg.SessionIdleTimeout, AbsoluteLifetime: cfg.SessionLifetime,
 		// Passkeys bind to the staff apps' hosts, never the patient host.
 		PasskeyHosts: []string{cfg.DoctorHost, cfg.AdminHost},
-		// Sessions that end take their sockets with them, within seconds.
-		OnRevoke: func(userID string) { go hub.CloseUser(userID) },
+		// Sessions that end take their sockets and their places in calls
+		// with them, within seconds.
+		OnRevoke: func(userID string) {
+			go hub.CloseUser(userID)
+			go func() {
+				if err := consultations.RemoveUserFromCalls(context.WithoutCancel(ctx), userID); err != nil {
+					logger.Error("remove user from calls", "user", userID, "error", err.Error())
+				}
+			}()
+		},
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("sign-in: %w", err)
 	}
-	consultations := consultation.New(consultation.Params{
+	consultations = consultation.New(consultation.Params{
 		Pool: pool, Keys: keyring, Audit: auditStore, Mail: sender, Logger: logger,
 		PatientHost: cfg.PatientHost, InviteTTL: cfg.InviteTTL, InviteEarly: cfg.InviteEarly,
+		Media: consultation.MediaParams{Nodes: nodes, GrantKey: cfg.Media.GrantKey, GrantTTL: cfg.Media.GrantTTL,
+			TURNSecret: cfg.Media.TURNSecret, TURNURLs: cfg.Media.TURNURLs, TURNTTL: cfg.Media.TURNCredentialTTL,
+			RingTimeout: cfg.Media.RingTimeout, MaxDuration: cfg.Media.MaxDuration},
 	})
 	staff := staffapi.New(staffapi.Params{
 		Accounts: accounts, SignIn: signIn, Audit: auditStore, Mail: sender, Logger: logger,
 		DoctorHost: cfg.DoctorHost, AdminHost: cfg.AdminHost, Metrics: metrics,
-		NurseSelfRegistration: cfg.NurseSelfRegistration, Queues: consultations,
+		NurseSelfRegistration: cfg.NurseSelfRegistration, Queues: consultations, MediaNodes: nodes,
 	})
 	consultationAPI := consultationapi.New(consultationapi.Params{Consultations: consultations, Logger: logger})
+	mediaAPI := mediaapi.New(mediaapi.Params{Nodes: nodes, NodeSecret: cfg.Media.NodeSecret,
+		GrantPublicKeys: cfg.Media.GrantPublicKeys(), Logger: logger})
 	// Staff sessions first, then participant sessions: they share the
 	// cookie.
 	auth := consultationapi.Authenticator(staff.Authenticator(), consultations)
 	p := base
 	p.Auth = auth
-	p.Mount = []func(*httpapi.Router){staff.Mount, consultationAPI.Mount}
+	p.Mount = []func(*httpapi.Router){staff.Mount, consultationAPI.Mount, mediaAPI.Mount}
 	// Real-time: this replica's sockets hear every replica's events through
 	// LISTEN/NOTIFY, and presence is counted per replica in the database.
 	replica := newReplicaID()
@@ -181,9 +198,14 @@ func apiHandler(ctx context.Context, cfg *config.Options, base httpapi.Params, p
 	})
 	startEvents(ctx, pool, hub, replica, logger)
 	go consultations.RunPresenceHeartbeat(ctx, replica)
+	// Calls: control commands for media nodes, and the ring and duration
+	// limits, both kept in the database so a restart loses neither.
+	go nodes.RunControl(ctx)
+	go consultations.RunCallTimeouts(ctx, consultation.DefaultCallSweep)
 	h, _ := httpapi.NewHandler(p)
 	chores := []housekeeping.Task{
 		{Name: "expired staff sessions", Run: signIn.PurgeExpired},
+		{Name: "stale media nodes", Run: nodes.Purge},
 		{Name: "audit retention", Run: func(ctx context.Context) (int64, error) {
 			return auditStore.Purge(ctx, time.Now().AddDate(0, 0, -cfg.AuditRetentionDays))
 		}},

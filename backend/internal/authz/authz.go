@@ -67,6 +67,13 @@ const (
 	// Participant: one's own participation (scoped to one consultation by
 	// the principal's ConsultationID).
 	PermParticipantSelf Permission = "participant.self"
+	// Calls: see, answer, decline and join a consultation's call (object
+	// check in the service: the consultation's participants and doctor).
+	PermCallsJoin Permission = "calls.join"
+	// Calls: start and end a consultation's call (its doctor).
+	PermCallsManage Permission = "calls.manage"
+	// Media nodes: list the media node pool and its health.
+	PermMediaNodesRead Permission = "media_nodes.read"
 )
 
 // policy grants permissions to roles. Deny by default: a permission or role
@@ -85,6 +92,10 @@ var policy = map[Permission][]Role{
 
 	PermConsultationsRead:   {RoleDoctor, RoleNurse},
 	PermConsultationsManage: {RoleDoctor},
+
+	PermCallsJoin:      {RoleDoctor, RolePatient, RoleGuest, RoleInterpreter, RoleExpert},
+	PermCallsManage:    {RoleDoctor},
+	PermMediaNodesRead: {RoleAdmin},
 }
 
 // ErrForbidden is the refusal of an authenticated caller.

@@ -18,6 +18,10 @@ var expected = map[Permission]map[Role]bool{
 
 	PermConsultationsRead:   {RoleDoctor: true, RoleNurse: true},
 	PermConsultationsManage: {RoleDoctor: true},
+
+	PermCallsJoin:      {RoleDoctor: true, RolePatient: true, RoleGuest: true, RoleInterpreter: true, RoleExpert: true},
+	PermCallsManage:    {RoleDoctor: true},
+	PermMediaNodesRead: {RoleAdmin: true},
 }
 
 func TestPolicyMatrix(t *testing.T) {

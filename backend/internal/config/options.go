@@ -149,6 +149,10 @@ type Options struct {
 	// SMTP configures outgoing mail (HCW_SMTP_*, smtp.go); an empty Host
 	// means mail is off.
 	SMTP mail.Params
+
+	// Media configures calls: media nodes, grants, TURN, call timers
+	// (media.go).
+	Media Media
 }
 
 // AppHosts returns the public host names of the three web apps.
@@ -320,6 +324,9 @@ func Parse(lookup LookupFunc) (*Options, error) {
 		return nil, err
 	}
 	if o.SMTP, err = p.smtp(); err != nil {
+		return nil, err
+	}
+	if o.Media, err = p.media(o.Domain); err != nil {
 		return nil, err
 	}
 	if o.SessionIdleTimeout, err = p.positiveDuration(EnvSessionIdle, DefaultSessionIdle); err != nil {

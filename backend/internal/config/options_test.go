@@ -18,12 +18,28 @@ import (
 // test sets HCW_DATA_KEY or HCW_DATA_KEY_FILE itself (even to "").
 const testDataKey = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8"
 
+// testGrantKey is a valid grant signing key (PKCS#8 PEM of an Ed25519 key
+// with an all-zero seed).
+const testGrantKey = `-----BEGIN PRIVATE KEY-----
+MC4CAQAwBQYDK2VwBCIEIAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA
+-----END PRIVATE KEY-----
+`
+
+// required are the required secrets every environment gets, like the data
+// key, unless the test sets the variable or its _FILE variant itself.
+var required = map[string]string{
+	"HCW_DATA_KEY":          testDataKey,
+	"HCW_MEDIA_NODE_SECRET": "a-node-secret-of-some-length",
+	"HCW_GRANT_SIGNING_KEY": testGrantKey,
+	"HCW_TURN_SECRET":       "a-turn-secret-of-some-length",
+}
+
 func env(m map[string]string) config.LookupFunc {
 	return func(k string) (string, bool) {
 		v, ok := m[k]
-		if k == "HCW_DATA_KEY" && !ok {
-			if _, hasFile := m["HCW_DATA_KEY_FILE"]; !hasFile {
-				return testDataKey, true
+		if def, isRequired := required[k]; isRequired && !ok {
+			if _, hasFile := m[k+"_FILE"]; !hasFile {
+				return def, true
 			}
 		}
 		return v, ok

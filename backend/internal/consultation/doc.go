@@ -33,6 +33,14 @@
 // idempotent per sender and key, sealed, every read audited, read-only
 // once the consultation is closed.
 //
+// # Calls
+//
+// See call.go: one open call per consultation, started by its doctor,
+// ringing until a participant answers, placed on a media node (package
+// medianode) at the first join, ended by the doctor, the patient's
+// decline, the ring and duration limits, or the consultation closing or
+// moving; every removal reaches the node through queued control commands.
+//
 // # Presence
 //
 // See presence.go: one row per participant and replica with sockets open,

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/hcw-home/hcw/backend/internal/medianode"
 )
 
 // Sentinel errors. The texts are safe to show: they never contain input.
@@ -45,6 +47,18 @@ var (
 	// ErrInvalidSession means the participant session token is unknown,
 	// malformed, expired, revoked or its consultation is closed.
 	ErrInvalidSession = errors.New("invalid participant session")
+
+	// ErrNoActiveCall means the consultation has no call that is ringing
+	// or active.
+	ErrNoActiveCall = errors.New("no active call")
+	// ErrCallNotRinging means the call was already answered.
+	ErrCallNotRinging = errors.New("the call is not ringing")
+	// ErrCallInProgress means the consultation already has an open call.
+	ErrCallInProgress = errors.New("a call is already in progress")
+	// ErrConsultationNotActive means calls need an active consultation.
+	ErrConsultationNotActive = errors.New("the consultation is not active")
+	// ErrNoMediaNode means no healthy media node can take the call.
+	ErrNoMediaNode = medianode.ErrNoNode
 )
 
 // FieldError says which input field failed validation and why. It wraps

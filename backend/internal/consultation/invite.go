@@ -594,6 +594,15 @@ func (s *Service) Revoke(ctx context.Context, p authz.Principal, a Actor, id str
 		if err != nil {
 			return err
 		}
+		if !cur.stored.CanBecome(InviteRevoked) {
+			return ErrInvalidTransition
+		}
+		// Out of the call too: the node drops them within seconds. First,
+		// before any audit append: a call's row is always locked before
+		// the audit chain (see call.go).
+		if err := s.removeFromCall(ctx, tx, a, cur.ConsultationID, participantIdentity(cur.ParticipantID)); err != nil {
+			return err
+		}
 		if err := s.revokeIn(ctx, tx, a, cur); err != nil {
 			return err
 		}
@@ -611,6 +620,7 @@ func (s *Service) Revoke(ctx context.Context, p authz.Principal, a Actor, id str
 		return events.PublishData(ctx, tx, events.TypeParticipantRevoked,
 			map[string]string{"consultation_id": cur.ConsultationID, "participant_id": cur.ParticipantID}, topics(r)...)
 	})
+	s.p.Media.Nodes.Poke()
 	if err != nil {
 		return Invite{}, err
 	}

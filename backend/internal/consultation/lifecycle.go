@@ -124,10 +124,12 @@ UPDATE invites SET status = 'revoked', revoked_at = $2, updated_at = $2
 WHERE consultation_id = $1 AND status IN ('created', 'sent', 'delivery_failed', 'opened')
 RETURNING id::text`
 	sqlJoinedParticipants = `SELECT count(DISTINCT participant_id) FROM participant_sessions WHERE consultation_id = $1`
-	sqlStatsInsert        = `
+	// calls_count counts the calls someone answered.
+	sqlStatsInsert = `
 INSERT INTO consultation_stats (id, queue_id, close_reason, created_at, accepted_at, closed_at, waited_seconds,
                                 duration_seconds, participant_count, calls_count)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0)`
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9,
+        (SELECT count(*) FROM calls WHERE consultation_id = $10 AND answered_at IS NOT NULL))`
 	sqlSetNote = `UPDATE consultations SET note_sealed = $2, updated_at = $3 WHERE id = $1`
 
 	// Positions of the waiting consultations of a queue, or of a named
@@ -356,6 +358,9 @@ func (s *Service) change(ctx context.Context, p authz.Principal, id string, fn f
 		out, err = s.row(ctx, tx, sqlConsultationRow, id)
 		return err
 	})
+	// Closing, cancelling and transferring may have queued commands for
+	// a media node.
+	s.p.Media.Nodes.Poke()
 	if err != nil {
 		return Consultation{}, err
 	}
@@ -514,6 +519,10 @@ func (s *Service) Transfer(ctx context.Context, p authz.Principal, a Actor, id, 
 				return invalid("doctor_id", "names no active doctor")
 			}
 		}
+		// The call was the old doctor's: it ends with the move.
+		if err := s.endOpenCall(ctx, tx, a, r, CallConsultationTransferred); err != nil {
+			return err
+		}
 		now := s.now()
 		if _, err := tx.Exec(ctx, sqlTransfer, id, nullable(queueID), nullable(doctorID), now); err != nil {
 			return err
@@ -569,6 +578,13 @@ func (s *Service) Close(ctx context.Context, p authz.Principal, a Actor, id stri
 }
 
 func (s *Service) closeIn(ctx context.Context, tx pgx.Tx, a Actor, r consultationRow, reason string) error {
+	// The call ends with the consultation: its room on the media node
+	// too, within seconds (change pokes the media worker). First, before
+	// any audit append: a call's row is always locked before the audit
+	// chain (see call.go).
+	if err := s.endOpenCall(ctx, tx, a, r, CallConsultationClosed); err != nil {
+		return err
+	}
 	now := s.now()
 	if _, err := tx.Exec(ctx, sqlClose, r.ID, now, reason); err != nil {
 		return err
@@ -602,7 +618,7 @@ func (s *Service) closeIn(ctx context.Context, tx pgx.Tx, a Actor, r consultatio
 		waitEnd = &now
 	}
 	if _, err := tx.Exec(ctx, sqlStatsInsert, newUUID(), r.QueueID, reason, r.CreatedAt, r.AcceptedAt, now,
-		seconds(r.PendingAt, waitEnd), seconds(r.AcceptedAt, &now), joined); err != nil {
+		seconds(r.PendingAt, waitEnd), seconds(r.AcceptedAt, &now), joined, r.ID); err != nil {
 		return err
 	}
 	action := ActionConsultationClosed

@@ -65,6 +65,8 @@ type Params struct {
 	MaxBackoff      time.Duration
 	// SendTimeout bounds one delivery.
 	SendTimeout time.Duration
+	// Media configures calls (call.go).
+	Media MediaParams
 	// Now is the clock; time.Now if nil.
 	Now func() time.Time
 }
@@ -104,6 +106,7 @@ func New(p Params) *Service {
 	if p.Now == nil {
 		p.Now = time.Now
 	}
+	p.Media.setDefaults()
 	return &Service{p: p, throttle: throttle.New(throttle.InviteRedeem, failureWindow, p.MaxBackoff)}
 }
 
@@ -146,6 +149,9 @@ func mapErr(err error) error {
 		switch {
 		case pgErr.Code == pgUniqueViolation && pgErr.ConstraintName == "queues_name_key":
 			return ErrQueueNameTaken
+		case pgErr.Code == pgUniqueViolation && pgErr.ConstraintName == "calls_open":
+			// Two doctors' devices starting at once: the second finds the first.
+			return ErrCallInProgress
 		case pgErr.Code == pgForeignKeyViolation && pgErr.TableName == "consultations" && strings.Contains(pgErr.ConstraintName, "queue_id"):
 			// Deleting a queue that consultations still refer to.
 			return ErrQueueInUse

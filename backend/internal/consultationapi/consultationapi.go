@@ -48,6 +48,7 @@ func (a *API) Mount(rt *httpapi.Router) {
 	a.mountLifecycle(rt)
 	a.mountChat(rt)
 	a.mountParticipants(rt)
+	a.mountCalls(rt)
 }
 
 // Authenticator chains staff sessions and participant sessions, which
@@ -176,6 +177,17 @@ func (a *API) writeErr(w http.ResponseWriter, r *http.Request, err error) {
 		httpapi.WriteError(w, http.StatusGone, CodeInviteExpired, "this link has expired; ask for a new one")
 	case errors.Is(err, consultation.ErrConsultationClosed):
 		httpapi.WriteError(w, http.StatusGone, CodeConsultationClosed, "this consultation is closed")
+	case errors.Is(err, consultation.ErrNoActiveCall):
+		httpapi.WriteError(w, http.StatusConflict, CodeNoActiveCall, "the consultation has no ringing or active call")
+	case errors.Is(err, consultation.ErrCallNotRinging):
+		httpapi.WriteError(w, http.StatusConflict, CodeCallNotRinging, "the call is no longer ringing")
+	case errors.Is(err, consultation.ErrCallInProgress):
+		httpapi.WriteError(w, http.StatusConflict, CodeCallInProgress, "the consultation already has a call")
+	case errors.Is(err, consultation.ErrConsultationNotActive):
+		httpapi.WriteError(w, http.StatusConflict, CodeConsultationNotActive, "calls need an active consultation")
+	case errors.Is(err, consultation.ErrNoMediaNode):
+		w.Header().Set("Retry-After", "5")
+		httpapi.WriteError(w, http.StatusServiceUnavailable, CodeNoMediaNode, "no media node available")
 	case errors.As(err, &tooEarly):
 		var body tooEarlyBody
 		body.Error.Code, body.Error.Message, body.Error.OpensAt = CodeInviteTooEarly, "this link opens shortly before the appointment", tooEarly.OpensAt.UTC()

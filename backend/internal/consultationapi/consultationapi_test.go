@@ -37,6 +37,7 @@ func TestRouteMatrix(t *testing.T) {
 	participant := []string{"patient", "guest"}
 	clinicians := []string{"doctor-in", "doctor-out", "nurse"}
 	doctors := []string{"doctor-in", "doctor-out"}
+	callMembers := []string{"doctor-in", "doctor-out", "patient", "guest"}
 	expected := map[string][]string{
 		"listQueues": admin, "createQueue": admin, "getQueue": admin, "updateQueue": admin,
 		"deleteQueue": admin, "setQueueMembers": admin, "listMyQueues": staff,
@@ -49,6 +50,8 @@ func TestRouteMatrix(t *testing.T) {
 		"sendMessage": doctors, "listMessages": doctors, "markMessagesRead": doctors,
 		"sendParticipantMessage": participant, "listParticipantMessages": participant, "markParticipantMessagesRead": participant,
 		"createParticipantInvite": doctors, "listParticipants": doctors,
+		"startCall": doctors, "endCall": doctors, "getCall": callMembers, "acceptCall": callMembers,
+		"declineCall": callMembers, "joinCall": callMembers,
 	}
 	callers := map[string]*caller{
 		"anonymous": {}, "admin": f.admin, "doctor-in": f.doctorIn, "doctor-out": f.doctorOut,

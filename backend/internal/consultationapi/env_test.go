@@ -3,6 +3,7 @@ package consultationapi_test
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -28,6 +29,7 @@ import (
 	"github.com/hcw-home/hcw/backend/internal/events"
 	"github.com/hcw-home/hcw/backend/internal/httpapi"
 	"github.com/hcw-home/hcw/backend/internal/mail"
+	"github.com/hcw-home/hcw/backend/internal/medianode"
 	"github.com/hcw-home/hcw/backend/internal/realtime"
 	"github.com/hcw-home/hcw/backend/internal/sealed"
 	"github.com/hcw-home/hcw/backend/internal/signin"
@@ -128,7 +130,23 @@ type env struct {
 	logger *slog.Logger
 	// wsURL is the socket address once live has started a server.
 	wsURL string
+	// nodes is the media node pool; grantKey signs grants (calls).
+	nodes    *medianode.Service
+	grantKey ed25519.PrivateKey
+	// staff administers accounts (disable, in the call tests).
+	staff *staffapi.API
 }
+
+// Media settings of the test environment.
+const (
+	testNodeSecret = "a-node-secret-for-tests"
+	testTURNSecret = "a-turn-secret-for-tests"
+	testMediaHost  = "media.example.org"
+	testTURNURL    = "turn:turn.example.org:3478?transport=udp"
+	testGrantTTL   = 2 * time.Minute
+	testRing       = 5 * time.Minute
+	testMaxCall    = time.Hour
+)
 
 // replicaID is the test server's presence replica.
 const replicaID = "r-test"
@@ -146,13 +164,24 @@ func newEnv(t *testing.T) *env {
 	auditStore := audit.NewStore(pool)
 	e.accounts = account.NewStore(account.Params{Pool: pool, Keys: keyring, Audit: auditStore,
 		Hash: account.HashParams{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}})
+	// Ended sessions take the user's places in calls with them, as in
+	// serve.
 	signIn, err := signin.New(signin.Params{Pool: pool, Accounts: staffapi.Accounts(e.accounts), Audit: auditStore,
-		Keyring: keyring, PasskeyHosts: []string{doctorHost}})
+		Keyring: keyring, PasskeyHosts: []string{doctorHost}, OnRevoke: func(userID string) {
+			go func() { _ = e.svc.RemoveUserFromCalls(context.Background(), userID) }()
+		}})
+	require.NoError(t, err)
+	e.nodes = medianode.New(medianode.Params{Pool: pool, Secret: testNodeSecret, MediaHost: testMediaHost, Logger: logger,
+		Now: e.clock.now, PollInterval: 100 * time.Millisecond})
+	_, e.grantKey, err = ed25519.GenerateKey(nil)
 	require.NoError(t, err)
 	e.svc = consultation.New(consultation.Params{Pool: pool, Keys: keyring, Audit: auditStore, Mail: e.mail,
-		Logger: logger, PatientHost: patientHost, Now: e.clock.now})
+		Logger: logger, PatientHost: patientHost, Now: e.clock.now,
+		Media: consultation.MediaParams{Nodes: e.nodes, GrantKey: e.grantKey, GrantTTL: testGrantTTL,
+			TURNSecret: []byte(testTURNSecret), TURNURLs: []string{testTURNURL}, RingTimeout: testRing, MaxDuration: testMaxCall}})
 	staff := staffapi.New(staffapi.Params{Accounts: e.accounts, SignIn: signIn, Audit: auditStore, Mail: e.mail,
-		Logger: logger, DoctorHost: doctorHost, AdminHost: "admin.example.org", Queues: e.svc})
+		Logger: logger, DoctorHost: doctorHost, AdminHost: "admin.example.org", Queues: e.svc, MediaNodes: e.nodes})
+	e.staff = staff
 	api := consultationapi.New(consultationapi.Params{Consultations: e.svc, Logger: logger})
 	auth := consultationapi.Authenticator(staff.Authenticator(), e.svc)
 	e.auth, e.api, e.logger = auth, api, logger

@@ -68,6 +68,17 @@ const (
 	TypeChatMessage = "chat.message"
 	// TypeChatRead: a reader's read receipt moved forward.
 	TypeChatRead = "chat.read"
+	// TypeCallRinging: the doctor started a call; it rings for the
+	// consultation's participants (and the doctor's other devices).
+	TypeCallRinging = "call.ringing"
+	// TypeCallAccepted: a participant answered (or joined) the call.
+	TypeCallAccepted = "call.accepted"
+	// TypeCallDeclined: a participant declined the ringing call.
+	TypeCallDeclined = "call.declined"
+	// TypeCallEnded: the call ended (hung up, declined, unanswered, too
+	// long, consultation closed or transferred); the media node is told to
+	// end the room.
+	TypeCallEnded = "call.ended"
 	// TypeResync is sent to sockets (never published) after the listener
 	// reconnected: events may have been missed, refetch.
 	TypeResync = "resync"

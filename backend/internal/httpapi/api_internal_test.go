@@ -343,3 +343,29 @@ func TestQueryLimit(t *testing.T) {
 		assert.Equal(t, http.StatusBadRequest, err.Status)
 	}
 }
+
+// TestInternalRoutes: service-to-service routes live under /internal/ only,
+// are routed, and stay out of the OpenAPI document.
+func TestInternalRoutes(t *testing.T) {
+	h, rt := testRouter(t)
+	rt.HandleInternal("putThing", http.MethodPut, "/internal/v1/things/{id}", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"id": r.PathValue("id")})
+	}))
+	for name, f := range map[string]func(){
+		"outside /internal/": func() { rt.HandleInternal("a", http.MethodGet, "/api/v1/a", http.NotFoundHandler()) },
+		"bad id":             func() { rt.HandleInternal("Not-an-id", http.MethodGet, "/internal/a", http.NotFoundHandler()) },
+		"duplicate": func() {
+			rt.HandleInternal("putThing2", http.MethodPut, "/internal/v1/things/{id}", http.NotFoundHandler())
+		},
+	} {
+		assert.Panics(t, f, name)
+	}
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, httptest.NewRequest(http.MethodPut, "/internal/v1/things/t1", nil))
+	assert.Equal(t, http.StatusOK, w.Code, "no Origin needed outside /api/")
+	assert.JSONEq(t, `{"id":"t1"}`, w.Body.String())
+	assert.Equal(t, []string{"PUT /internal/v1/things/{id}"}, rt.InternalRoutes())
+	w = httptest.NewRecorder()
+	h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/api/v1/openapi.json", nil))
+	assert.NotContains(t, w.Body.String(), "/internal/")
+}

@@ -65,6 +65,8 @@ var operationID = regexp.MustCompile(`^[a-z][A-Za-z0-9]*$`)
 type Router struct {
 	mux *http.ServeMux
 	ops []Operation
+	// internal are the patterns of the service-to-service routes.
+	internal []string
 	// wrap decorates every documented handler (write deadline, metrics).
 	wrap func(op Operation, h http.Handler) http.Handler
 }
@@ -93,6 +95,30 @@ func (rt *Router) Handle(op Operation, h http.Handler) {
 	rt.ops = append(rt.ops, op)
 	rt.mux.Handle(op.Pattern(), rt.wrap(op, h))
 }
+
+// InternalPrefix starts every service-to-service path. The edge never
+// forwards it, so only the appliance's internal network reaches it.
+const InternalPrefix = "/internal/"
+
+// HandleInternal registers h for a service-to-service route (media nodes,
+// the edge: contract/nodeapi documents them). It is not part of the public
+// API, so the OpenAPI document leaves it out, and h authenticates its
+// callers itself. id names it in metrics. It panics on a path outside
+// InternalPrefix or a duplicate.
+func (rt *Router) HandleInternal(id, method, path string, h http.Handler) {
+	if method == "" || !strings.HasPrefix(path, InternalPrefix) || !operationID.MatchString(id) {
+		panic(fmt.Sprintf("httpapi: bad internal route %s %s (%s)", method, path, id))
+	}
+	pattern := method + " " + path
+	if slices.Contains(rt.internal, pattern) {
+		panic(fmt.Sprintf("httpapi: duplicate internal route %s", pattern))
+	}
+	rt.internal = append(rt.internal, pattern)
+	rt.mux.Handle(pattern, rt.wrap(Operation{ID: id, Method: method, Path: path, Auth: AuthNone}, h))
+}
+
+// InternalRoutes returns the patterns of the internal routes.
+func (rt *Router) InternalRoutes() []string { return slices.Clone(rt.internal) }
 
 // HandleFunc is Handle for a function.
 func (rt *Router) HandleFunc(op Operation, h http.HandlerFunc) { rt.Handle(op, h) }

@@ -1,6 +1,6 @@
 // Package secrets creates the instance's secrets on first start: database
-// password, TURN shared secret, grant signing key pair, session and data
-// keys. It never overwrites a file, so running it on every start is safe.
+// password, TURN shared secret, media node secret, grant signing key pair,
+// session and data keys. It never overwrites a file, so running it on every start is safe.
 package secrets
 
 import (
@@ -23,19 +23,22 @@ import (
 
 // File names, the contract with the compose file that mounts them.
 const (
-	DBPasswordFile     = "db_password"
-	TURNSecretFile     = "turn_secret"
-	GrantKeyFile       = "grant_signing_key.pem"
-	GrantPublicKeyFile = "grant_signing_key.pub.pem"
-	SessionKeyFile     = "session_key"
-	DataKeyFile        = "data_key"
-	FileMode           = 0o440
-	DirMode            = 0o750
-	DefaultUID         = 65532
-	DefaultGID         = 65532
-	randomSecretBytes  = 32
-	actionCreated      = "created"
-	actionKept         = "kept"
+	DBPasswordFile = "db_password"
+	TURNSecretFile = "turn_secret"
+	// MediaNodeSecretFile is the bearer secret media nodes and the backend
+	// share (contract/nodeapi).
+	MediaNodeSecretFile = "media_node_secret"
+	GrantKeyFile        = "grant_signing_key.pem"
+	GrantPublicKeyFile  = "grant_signing_key.pub.pem"
+	SessionKeyFile      = "session_key"
+	DataKeyFile         = "data_key"
+	FileMode            = 0o440
+	DirMode             = 0o750
+	DefaultUID          = 65532
+	DefaultGID          = 65532
+	randomSecretBytes   = 32
+	actionCreated       = "created"
+	actionKept          = "kept"
 )
 
 // ErrOrphanPublicKey means the public key exists but its private key does
@@ -45,8 +48,11 @@ var ErrOrphanPublicKey = errors.New("public key exists without its private key")
 // Params configures Init.
 type Params struct {
 	DBDir, TURNDir, BackendDir string
-	UID, GID                   int
-	Logger                     *slog.Logger
+	// MediaDir receives the media node secret (mounted by the media nodes
+	// and the backend).
+	MediaDir string
+	UID, GID int
+	Logger   *slog.Logger
 	// Rand is crypto/rand.Reader when nil.
 	Rand io.Reader
 	// Supplied holds secrets the operator provides, by file name. A
@@ -58,11 +64,12 @@ type Params struct {
 // SuppliedVariables names, for each secret file, the environment variable
 // (with its _FILE variant) an operator supplies it with.
 var SuppliedVariables = map[string]string{
-	DBPasswordFile: "HCW_DB_PASSWORD",
-	TURNSecretFile: "HCW_TURN_SECRET",
-	SessionKeyFile: "HCW_SESSION_KEY",
-	DataKeyFile:    "HCW_DATA_KEY",
-	GrantKeyFile:   "HCW_GRANT_SIGNING_KEY",
+	DBPasswordFile:      "HCW_DB_PASSWORD",
+	TURNSecretFile:      "HCW_TURN_SECRET",
+	MediaNodeSecretFile: "HCW_MEDIA_NODE_SECRET",
+	SessionKeyFile:      "HCW_SESSION_KEY",
+	DataKeyFile:         "HCW_DATA_KEY",
+	GrantKeyFile:        "HCW_GRANT_SIGNING_KEY",
 }
 
 // minSuppliedLen is the shortest secret accepted from an operator, in
@@ -74,7 +81,7 @@ func Init(p Params) error {
 	if p.Rand == nil {
 		p.Rand = rand.Reader
 	}
-	for _, d := range []string{p.DBDir, p.TURNDir, p.BackendDir} {
+	for _, d := range []string{p.DBDir, p.TURNDir, p.BackendDir, p.MediaDir} {
 		if d == "" {
 			return errors.New("secrets: every directory must be given")
 		}
@@ -88,6 +95,7 @@ func Init(p Params) error {
 	for _, f := range []struct{ dir, name string }{
 		{p.DBDir, DBPasswordFile},
 		{p.TURNDir, TURNSecretFile},
+		{p.MediaDir, MediaNodeSecretFile},
 		{p.BackendDir, SessionKeyFile},
 		{p.BackendDir, DataKeyFile},
 	} {
@@ -138,6 +146,10 @@ func (p Params) checkSupplied() error {
 		}
 		if len(v) < minSuppliedLen {
 			return fmt.Errorf("secrets: %s: shorter than %d bytes", variable, minSuppliedLen)
+		}
+		if name == MediaNodeSecretFile && bytes.ContainsAny(v, " \t\r\n") {
+			// It travels in an Authorization header; the backend refuses it.
+			return fmt.Errorf("secrets: %s: contains white space", variable)
 		}
 	}
 	return nil

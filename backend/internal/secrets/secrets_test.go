@@ -18,14 +18,14 @@ import (
 	"github.com/hcw-home/hcw/backend/internal/secrets"
 )
 
-type dirs struct{ db, turn, backend string }
+type dirs struct{ db, turn, backend, media string }
 
 func setup(t *testing.T) (dirs, secrets.Params, *strings.Builder) {
 	root := t.TempDir()
-	d := dirs{filepath.Join(root, "db"), filepath.Join(root, "turn"), filepath.Join(root, "backend")}
+	d := dirs{filepath.Join(root, "db"), filepath.Join(root, "turn"), filepath.Join(root, "backend"), filepath.Join(root, "media")}
 	var logs strings.Builder
 	return d, secrets.Params{
-		DBDir: d.db, TURNDir: d.turn, BackendDir: d.backend,
+		DBDir: d.db, TURNDir: d.turn, BackendDir: d.backend, MediaDir: d.media,
 		// Our own ids: chown to them works without root.
 		UID: os.Getuid(), GID: os.Getgid(),
 		Logger: slog.New(slog.NewJSONHandler(&logs, nil)),
@@ -36,6 +36,7 @@ func (d dirs) files() []string {
 	return []string{
 		filepath.Join(d.db, secrets.DBPasswordFile),
 		filepath.Join(d.turn, secrets.TURNSecretFile),
+		filepath.Join(d.media, secrets.MediaNodeSecretFile),
 		filepath.Join(d.backend, secrets.GrantKeyFile),
 		filepath.Join(d.backend, secrets.GrantPublicKeyFile),
 		filepath.Join(d.backend, secrets.SessionKeyFile),
@@ -62,6 +63,7 @@ func TestInitCreatesKeepsAndRepairs(t *testing.T) {
 	for _, f := range []string{
 		filepath.Join(d.db, secrets.DBPasswordFile),
 		filepath.Join(d.turn, secrets.TURNSecretFile),
+		filepath.Join(d.media, secrets.MediaNodeSecretFile),
 		filepath.Join(d.backend, secrets.SessionKeyFile),
 		filepath.Join(d.backend, secrets.DataKeyFile),
 	} {
@@ -74,7 +76,7 @@ func TestInitCreatesKeepsAndRepairs(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, fs.FileMode(0o440), st.Mode().Perm(), f)
 	}
-	for _, dir := range []string{d.db, d.turn, d.backend} {
+	for _, dir := range []string{d.db, d.turn, d.backend, d.media} {
 		st, err := os.Stat(dir)
 		require.NoError(t, err)
 		assert.Equal(t, fs.FileMode(0o750), st.Mode().Perm(), dir)
@@ -84,7 +86,7 @@ func TestInitCreatesKeepsAndRepairs(t *testing.T) {
 			assert.False(t, strings.Contains(e.Name(), ".tmp-"), "no temp files left: %s", e.Name())
 		}
 	}
-	assert.Equal(t, 6, strings.Count(logs.String(), `"action":"created"`))
+	assert.Equal(t, 7, strings.Count(logs.String(), `"action":"created"`))
 	for _, v := range first {
 		assert.NotContains(t, logs.String(), string(v), "secret values never logged")
 	}
@@ -98,7 +100,7 @@ func TestInitCreatesKeepsAndRepairs(t *testing.T) {
 	logs.Reset()
 	require.NoError(t, secrets.Init(p))
 	assert.Equal(t, first, snapshot(t, d))
-	assert.Equal(t, 6, strings.Count(logs.String(), `"action":"kept"`))
+	assert.Equal(t, 7, strings.Count(logs.String(), `"action":"kept"`))
 	assert.NotContains(t, logs.String(), `"action":"created"`)
 
 	// One file lost: only it is regenerated.
@@ -150,7 +152,7 @@ func TestInitChownsAsRoot(t *testing.T) {
 	d, p, _ := setup(t)
 	p.UID, p.GID = secrets.DefaultUID, secrets.DefaultGID
 	require.NoError(t, secrets.Init(p))
-	for _, f := range append(d.files(), d.db, d.turn, d.backend) {
+	for _, f := range append(d.files(), d.db, d.turn, d.backend, d.media) {
 		assertOwner(t, f, secrets.DefaultUID, secrets.DefaultGID)
 	}
 }
@@ -192,13 +194,15 @@ func TestInitWritesSuppliedSecrets(t *testing.T) {
 	require.NoError(t, err)
 	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
 	p.Supplied = map[string][]byte{
-		secrets.TURNSecretFile: []byte("operator-chosen-turn-secret"),
-		secrets.GrantKeyFile:   keyPEM,
+		secrets.TURNSecretFile:      []byte("operator-chosen-turn-secret"),
+		secrets.MediaNodeSecretFile: []byte("operator-chosen-node-secret"),
+		secrets.GrantKeyFile:        keyPEM,
 	}
 	require.NoError(t, secrets.Init(p))
 	now := snapshot(t, d)
 
 	assert.Equal(t, "operator-chosen-turn-secret", string(now[filepath.Join(d.turn, secrets.TURNSecretFile)]))
+	assert.Equal(t, "operator-chosen-node-secret", string(now[filepath.Join(d.media, secrets.MediaNodeSecretFile)]))
 	assert.Equal(t, keyPEM, now[filepath.Join(d.backend, secrets.GrantKeyFile)])
 	pubBlock, _ := pem.Decode(now[filepath.Join(d.backend, secrets.GrantPublicKeyFile)])
 	require.NotNil(t, pubBlock)
@@ -224,6 +228,8 @@ func TestInitRefusesBadSuppliedSecrets(t *testing.T) {
 		file, value, variable string
 	}{
 		"short turn secret":        {secrets.TURNSecretFile, "tiny-7x", "HCW_TURN_SECRET"},
+		"short node secret":        {secrets.MediaNodeSecretFile, "tiny-7x", "HCW_MEDIA_NODE_SECRET"},
+		"node secret with a space": {secrets.MediaNodeSecretFile, "a node secret with spaces", "HCW_MEDIA_NODE_SECRET"},
 		"key not PEM":              {secrets.GrantKeyFile, "not a key at all, really", "HCW_GRANT_SIGNING_KEY"},
 		"data key not 32 bytes":    {secrets.DataKeyFile, "a-passphrase-is-not-a-key", "HCW_DATA_KEY"},
 		"session key not 32 bytes": {secrets.SessionKeyFile, "c2l4dGVlbiBieXRlIGtleQ", "HCW_SESSION_KEY"},
@@ -240,4 +246,12 @@ func TestInitRefusesBadSuppliedSecrets(t *testing.T) {
 			assert.ErrorIs(t, statErr, fs.ErrNotExist)
 		})
 	}
+}
+
+func TestInitNeedsTheMediaDirectory(t *testing.T) {
+	_, p, _ := setup(t)
+	p.MediaDir = ""
+	err := secrets.Init(p)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "every directory must be given")
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/hcw-home/hcw/backend/internal/clientinfo"
 	"github.com/hcw-home/hcw/backend/internal/httpapi"
 	"github.com/hcw-home/hcw/backend/internal/mail"
+	"github.com/hcw-home/hcw/backend/internal/medianode"
 	"github.com/hcw-home/hcw/backend/internal/signin"
 )
 
@@ -40,6 +41,14 @@ type Params struct {
 	// Queues fills doctors' and nurses' principals with their queues
 	// (optional: without it they see no queue).
 	Queues QueueAccess
+	// MediaNodes lists the media node pool for administrators (optional:
+	// without it the list is empty).
+	MediaNodes MediaNodes
+}
+
+// MediaNodes lists the media node pool (package medianode implements it).
+type MediaNodes interface {
+	Nodes(ctx context.Context) ([]medianode.Node, error)
 }
 
 // QueueAccess loads a staff member's "all queues" switch and queue ids in
@@ -63,6 +72,7 @@ func (a *API) Mount(rt *httpapi.Router) {
 	a.mountPasskeys(rt)
 	a.mountSelf(rt)
 	a.mountAdmin(rt)
+	a.mountMediaNodes(rt)
 }
 
 // Authenticator resolves sessions and API keys into principals.

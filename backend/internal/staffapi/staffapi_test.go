@@ -259,6 +259,7 @@ func TestRouteMatrix(t *testing.T) {
 		"listUsers": adminOnly, "createUser": adminOnly, "getUser": adminOnly, "updateUser": adminOnly,
 		"disableUser": adminOnly, "enableUser": adminOnly, "approveUser": adminOnly, "resetSecondFactor": adminOnly,
 		"listAPIKeys": adminOnly, "createAPIKey": adminOnly, "revokeAPIKey": adminOnly, "verifyAudit": adminOnly,
+		"listMediaNodes": adminOnly,
 	}
 	// Operations that end the caller's session get a fresh one each time.
 	endsSession := map[string]bool{"signOut": true, "signOutEverywhere": true}
