@@ -26,9 +26,9 @@ import (
 var stack *appliance
 
 // stackFiles are the compose files the appliance runs from: the product's,
-// and the override that adds a mail catcher and points the backend's SMTP
-// at it.
-var stackFiles = []string{"../docker-compose.yml", "../compose/mailcatcher.yml"}
+// the override that adds a mail catcher and points the backend's SMTP at
+// it, and the one that adds a second media node.
+var stackFiles = []string{"../docker-compose.yml", "../compose/mailcatcher.yml", "../compose/media2.yml"}
 
 type appliance struct {
 	compose *compose.DockerCompose
@@ -79,6 +79,14 @@ func startAppliance(ctx context.Context) (*appliance, error) {
 	if err != nil {
 		return nil, err
 	}
+	media2UDP, err := freePort("udp")
+	if err != nil {
+		return nil, err
+	}
+	media2TCP, err := freePort("tcp")
+	if err != nil {
+		return nil, err
+	}
 	// Host ports 0 let Docker pick free ones; the tests read them back with
 	// MappedPort. Media and relay ports are announced to peers, so their host
 	// and container numbers must match: free ones are picked here instead.
@@ -90,6 +98,8 @@ func startAppliance(ctx context.Context) (*appliance, error) {
 		"HCW_TURN_RELAY_PORT_MAX": fmt.Sprint(relayMin + 7),
 		"HCW_MEDIA_UDP_PORT":      fmt.Sprint(mediaUDP),
 		"HCW_MEDIA_TCP_PORT":      fmt.Sprint(mediaTCP),
+		"HCW_MEDIA2_UDP_PORT":     fmt.Sprint(media2UDP),
+		"HCW_MEDIA2_TCP_PORT":     fmt.Sprint(media2TCP),
 		"HCW_MAILCATCHER_UI_PORT": "0",
 	}
 	for _, k := range []string{"HCW_GO_IMAGE", "HCW_NODE_IMAGE", "HCW_POSTGRES_IMAGE", "HCW_MAILPIT_IMAGE"} {
@@ -109,6 +119,7 @@ func startAppliance(ctx context.Context) (*appliance, error) {
 	stackUp := c.WithEnv(env).
 		WaitForService("edge", wait.ForHealthCheck().WithStartupTimeout(5*time.Minute)).
 		WaitForService("backend", wait.ForHealthCheck().WithStartupTimeout(5*time.Minute)).
+		WaitForService("media2", wait.ForHealthCheck().WithStartupTimeout(5*time.Minute)).
 		WaitForService("mailcatcher", wait.ForHealthCheck().WithStartupTimeout(2*time.Minute))
 	if err := stackUp.Up(ctx, compose.Wait(true)); err != nil {
 		return a, fmt.Errorf("up: %w", err)

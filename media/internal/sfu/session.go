@@ -60,6 +60,11 @@ func (s *SFU) serveSignal(w http.ResponseWriter, r *http.Request) {
 		refuse(w, status, grant.Code(err))
 		return
 	}
+	if code, revoked := s.revokedGrant(claims); revoked {
+		s.log.Info("signalling upgrade refused", "code", code)
+		refuse(w, http.StatusForbidden, code)
+		return
+	}
 	s.mu.Lock()
 	closed := s.closed
 	if !closed {

@@ -87,6 +87,11 @@ type SFU struct {
 	count    int // participants, reconnecting ones included
 	draining bool
 	closed   bool
+	// revoked holds when a participant was removed or a room ended (key
+	// room+"\x00"+participant, or room+"\x00" for the whole room): a grant
+	// issued before that is refused, since grants stay valid for minutes
+	// and a room's id is reused by the consultation's next call.
+	revoked map[string]time.Time
 
 	bytesOut atomic.Int64
 	bitrate  atomic.Int64
@@ -118,6 +123,7 @@ func New(p Params) (*SFU, error) {
 		pionLogs: pionLogs{log: p.Logger.With("component", "pion")},
 		rooms:    make(map[RoomID]*room),
 		sessions: make(map[*session]struct{}),
+		revoked:  make(map[string]time.Time),
 	}
 	var err error
 	if s.met, err = newMetrics(s, p.Registerer); err != nil {
@@ -192,6 +198,7 @@ func (s *SFU) SetDraining(draining bool) {
 // participant was there.
 func (s *SFU) RemoveParticipant(room, participantID string) bool {
 	s.mu.Lock()
+	s.revokeLocked(room + "\x00" + participantID)
 	var p *participant
 	if r := s.rooms[RoomID(room)]; r != nil {
 		p = r.participants[ParticipantID(participantID)]
@@ -208,6 +215,7 @@ func (s *SFU) RemoveParticipant(room, participantID string) bool {
 // room. It reports whether the room was there.
 func (s *SFU) EndRoom(room string) bool {
 	s.mu.Lock()
+	s.revokeLocked(room + "\x00")
 	r := s.rooms[RoomID(room)]
 	var ps []*participant
 	if r != nil {
@@ -223,6 +231,39 @@ func (s *SFU) EndRoom(room string) bool {
 		s.removeParticipant(p, signal.ReasonRoomEnded)
 	}
 	return true
+}
+
+// revocationKept is how long a revocation is remembered: longer than any
+// grant lives (the backend allows at most 1 h).
+const revocationKept = 70 * time.Minute
+
+func (s *SFU) revokeLocked(key string) {
+	now := s.now()
+	for k, at := range s.revoked {
+		if now.Sub(at) > revocationKept {
+			delete(s.revoked, k)
+		}
+	}
+	s.revoked[key] = now
+}
+
+// revokedGrant reports whether c was issued before its holder was removed
+// or its room ended (within the verifier's clock-skew leeway: a grant
+// issued a few seconds after is refused too, and its holder asks again).
+func (s *SFU) revokedGrant(c *grant.Claims) (string, bool) {
+	if c.IssuedAt == nil {
+		return signal.ErrRemoved, true
+	}
+	iat := c.IssuedAt.Time
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if at, ok := s.revoked[c.Room+"\x00"]; ok && !iat.After(at.Add(s.p.Verifier.Leeway)) {
+		return signal.ErrRoomEnded, true
+	}
+	if at, ok := s.revoked[c.Room+"\x00"+c.Participant()]; ok && !iat.After(at.Add(s.p.Verifier.Leeway)) {
+		return signal.ErrRemoved, true
+	}
+	return "", false
 }
 
 // Close sends everyone leave{node_shutdown}, closes every socket and peer

@@ -224,7 +224,8 @@ func TestSourceNotAllowed(t *testing.T) {
 // socket closes; the other gets participant_left, within 5 s.
 func TestRemoveParticipant(t *testing.T) {
 	n := newTestNode(t, nil)
-	a := newClient(t, n, "a", n.grant(t, "a", "room-1", allSources))
+	aGrant := n.grant(t, "a", "room-1", allSources)
+	a := newClient(t, n, "a", aGrant)
 	b := newClient(t, n, "b", n.grant(t, "b", "room-1", allSources))
 	a.join("room-1")
 	b.join("room-1")
@@ -238,6 +239,33 @@ func TestRemoveParticipant(t *testing.T) {
 	require.Equal(t, signal.ParticipantLeft{ID: "a", Reason: signal.ReasonRemoved}, dataAs[signal.ParticipantLeft](t, e))
 	require.Less(t, time.Since(start), 5*time.Second)
 	require.Equal(t, 1, n.sfu.Load().Participants)
+
+	// The removed participant's grant is still unexpired: it no longer
+	// opens a socket, and neither does a grant of an ended room.
+	requireRefused(t, n, aGrant, http.StatusForbidden, signal.ErrRemoved)
+	bGrant := n.grant(t, "b", "room-1", allSources)
+	require.True(t, n.sfu.EndRoom("room-1"))
+	requireRefused(t, n, bGrant, http.StatusForbidden, signal.ErrRoomEnded)
+	// Another room is not affected.
+	c := newClient(t, n, "c", n.grant(t, "c", "room-2", allSources))
+	c.join("room-2")
+}
+
+func requireRefused(t *testing.T, n *testNode, token string, status int, code string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	conn, resp, err := dialRaw(ctx, n.url, token)
+	if conn != nil {
+		conn.CloseNow()
+	}
+	require.Error(t, err)
+	require.NotNil(t, resp)
+	require.Equal(t, status, resp.StatusCode)
+	body, _ := io.ReadAll(resp.Body)
+	var got struct{ Code string }
+	require.NoError(t, json.Unmarshal(body, &got), string(body))
+	require.Equal(t, code, got.Code)
 }
 
 // TestGracePeriod: a dropped socket shows "reconnecting"; a resume takes
