@@ -178,10 +178,10 @@ func dialCall(t *testing.T, j joinInfo, relay string) *callPeer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.Publish(ctx, grant.SourceMicrophone, audio, nil); err != nil {
+	if _, _, err := c.Publish(ctx, grant.SourceMicrophone, audio, nil); err != nil {
 		t.Fatalf("publish audio: %v", err)
 	}
-	if _, err := c.Publish(ctx, grant.SourceCamera, video, nil); err != nil {
+	if _, _, err := c.Publish(ctx, grant.SourceCamera, video, nil); err != nil {
 		t.Fatalf("publish video: %v", err)
 	}
 	go func() {

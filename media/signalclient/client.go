@@ -244,25 +244,27 @@ func (c *Client) SubscriberPC() *webrtc.PeerConnection { return c.sub.pc }
 
 // Publish announces track (its ID() is the cid), adds it to the "pub"
 // connection and negotiates. For simulcast, pass the other layers' tracks
-// (same ID, each with its RID) in more and describe them in layers.
-func (c *Client) Publish(ctx context.Context, source string, track webrtc.TrackLocal, layers []signal.Layer, more ...webrtc.TrackLocal) (signal.TrackInfo, error) {
+// (same ID, each with its RID) in more and describe them in layers; a
+// caller writing raw RTP to simulcast tracks must set the mid and rid
+// header extensions itself (see SimulcastExtensions).
+func (c *Client) Publish(ctx context.Context, source string, track webrtc.TrackLocal, layers []signal.Layer, more ...webrtc.TrackLocal) (signal.TrackInfo, *webrtc.RTPSender, error) {
 	reply, err := c.request(ctx, signal.TypePublish, signal.Publish{
 		CID: track.ID(), Kind: track.Kind().String(), Source: source, Layers: layers,
 	})
 	if err != nil {
-		return signal.TrackInfo{}, err
+		return signal.TrackInfo{}, nil, err
 	}
 	var pub signal.Published
 	if err := signal.Into(reply, &pub); err != nil {
-		return signal.TrackInfo{}, err
+		return signal.TrackInfo{}, nil, err
 	}
 	sender, err := c.pub.pc.AddTrack(track)
 	if err != nil {
-		return signal.TrackInfo{}, fmt.Errorf("signalclient: add track: %w", err)
+		return signal.TrackInfo{}, nil, fmt.Errorf("signalclient: add track: %w", err)
 	}
 	for _, t := range more {
 		if err := sender.AddEncoding(t); err != nil {
-			return signal.TrackInfo{}, fmt.Errorf("signalclient: add encoding: %w", err)
+			return signal.TrackInfo{}, nil, fmt.Errorf("signalclient: add encoding: %w", err)
 		}
 	}
 	go func() {
@@ -274,9 +276,30 @@ func (c *Client) Publish(ctx context.Context, source string, track webrtc.TrackL
 		}
 	}()
 	if err := c.negotiate(ctx); err != nil {
-		return signal.TrackInfo{}, err
+		return signal.TrackInfo{}, nil, err
 	}
-	return pub.Track, nil
+	return pub.Track, sender, nil
+}
+
+// SimulcastExtensions returns, for a negotiated sender, the header
+// extension ids of the mid and the RTP stream id (rid) and the sender's
+// mid: what each simulcast packet must carry for the node to tell its
+// layers apart (a browser adds them by itself).
+func (c *Client) SimulcastExtensions(sender *webrtc.RTPSender) (midID, ridID uint8, mid string) {
+	for _, e := range sender.GetParameters().HeaderExtensions {
+		switch e.URI {
+		case "urn:ietf:params:rtp-hdrext:sdes:mid":
+			midID = uint8(e.ID)
+		case "urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id":
+			ridID = uint8(e.ID)
+		}
+	}
+	for _, tr := range c.pub.pc.GetTransceivers() {
+		if tr.Sender() == sender {
+			mid = tr.Mid()
+		}
+	}
+	return midID, ridID, mid
 }
 
 // negotiate runs one offer/answer on the "pub" connection.

@@ -84,7 +84,7 @@ func TestPublishAndReceiveThroughTheSFU(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	info, err := a.Publish(ctx, grant.SourceMicrophone, track, nil)
+	info, _, err := a.Publish(ctx, grant.SourceMicrophone, track, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,7 +102,7 @@ func TestPublishAndReceiveThroughTheSFU(t *testing.T) {
 
 	// A source the grant lacks is refused with its stable code.
 	cam, _ := webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, "cam", "p-a")
-	_, err = a.Publish(ctx, grant.SourceCamera, cam, nil)
+	_, _, err = a.Publish(ctx, grant.SourceCamera, cam, nil)
 	var se *signalclient.Error
 	if !errors.As(err, &se) || se.Code != "source_not_allowed" {
 		t.Fatalf("camera without grant: %v", err)

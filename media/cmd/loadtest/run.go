@@ -253,7 +253,7 @@ func publishAudio(ctx context.Context, c *signalclient.Client, id string, stop c
 	if err != nil {
 		return err
 	}
-	if _, err := c.Publish(ctx, grant.SourceMicrophone, tr, nil); err != nil {
+	if _, _, err := c.Publish(ctx, grant.SourceMicrophone, tr, nil); err != nil {
 		return fmt.Errorf("publish audio: %w", err)
 	}
 	wg.Add(1)
@@ -297,8 +297,19 @@ func publishVideo(ctx context.Context, c *signalclient.Client, id string, stop c
 		tracks[i] = t
 		desc = append(desc, signal.Layer{RID: l.rid, Width: l.w, Height: l.h})
 	}
-	if _, err := c.Publish(ctx, grant.SourceCamera, tracks[0], desc, tracks[1], tracks[2]); err != nil {
+	_, sender, err := c.Publish(ctx, grant.SourceCamera, tracks[0], desc, tracks[1], tracks[2])
+	if err != nil {
 		return fmt.Errorf("publish video: %w", err)
+	}
+	midID, ridID, mid := c.SimulcastExtensions(sender)
+	for _, rid := range []string{"q", "h", "f"} {
+		go func() { // the node's PLIs and reports; interceptors need them read
+			for {
+				if _, _, err := sender.ReadSimulcastRTCP(rid); err != nil {
+					return
+				}
+			}
+		}()
 	}
 	for i, l := range layers {
 		wg.Add(1)
@@ -318,6 +329,10 @@ func publishVideo(ctx context.Context, c *signalclient.Client, id string, stop c
 				p.SequenceNumber = uint16(seq)
 				p.Timestamp = seq * uint32(90000/l.fps)
 				stamp(p.Payload[videoStamp:], seq, byte(i))
+				p.Extensions = p.Extensions[:0]
+				p.Extension = false
+				_ = p.SetExtension(midID, []byte(mid))
+				_ = p.SetExtension(ridID, []byte(l.rid))
 				_ = tracks[i].WriteRTP(&p)
 			}
 		}()
