@@ -375,3 +375,58 @@ func TestCallsSpreadOverNodes(t *testing.T) {
 		t.Fatalf("both calls on %s", first.Node)
 	}
 }
+
+// TestMediaHostRefusals: the edge refuses signalling without a valid grant
+// before any node sees it, routes only /n/<node>/ paths, and never exposes
+// a node's control API or the backend's internal node API.
+func TestMediaHostRefusals(t *testing.T) {
+	doctor, patient, cid := callConsultation(t)
+	startCall(t, doctor, patient, cid, "video")
+	j := joinCall(t, patient, "patient.localhost", patientCall, cid)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	hc := &http.Client{Transport: &http.Transport{
+		DialContext:     stack.dialer(t, "443/tcp"),
+		TLSClientConfig: &tls.Config{RootCAs: stack.caPool, MinVersion: tls.VersionTLS12},
+	}}
+	base := "wss://media.localhost:" + stack.httpsPort(t)
+	for _, tc := range []struct {
+		name, path, grant string
+		status            int
+	}{
+		{"no grant", "/n/" + j.Node + "/signal", "", 401},
+		{"forged grant", "/n/" + j.Node + "/signal", j.Grant[:len(j.Grant)-4] + "AAAA", 401},
+		{"grant for another node", "/n/media-9/signal", j.Grant, 403},
+	} {
+		_, err := signalclient.Dial(ctx, signalclient.Options{URL: base + tc.path, Grant: tc.grant, Room: cid, HTTPClient: hc})
+		if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("HTTP %d", tc.status)) {
+			t.Errorf("%s: %v, want HTTP %d", tc.name, err, tc.status)
+		}
+	}
+	for _, path := range []string{"/", "/control/v1/rooms", "/internal/v1/media/nodes", "/n/" + j.Node + "/control/v1/rooms"} {
+		resp, err := stack.client(t).Get(stack.url(t, "media.localhost", path))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode < 400 {
+			t.Errorf("GET media.localhost%s: %d", path, resp.StatusCode)
+		}
+	}
+	for _, host := range []string{"doctor.localhost", "patient.localhost", "admin.localhost"} {
+		resp, err := stack.client(t).Get(stack.url(t, host, "/internal/v1/media/nodes"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		// The SPA answers unknown paths with its page; never the registry.
+		if ct := resp.Header.Get("Content-Type"); strings.Contains(ct, "json") {
+			t.Errorf("%s/internal/v1/media/nodes answered %d %s", host, resp.StatusCode, ct)
+		}
+	}
+	// The grant itself still works (the refusals above were not the node's).
+	c := dialCall(t, j, "")
+	if len(c.c.Joined().Self.ID) == 0 {
+		t.Fatal("joined without an identity")
+	}
+}

@@ -12,13 +12,16 @@ func TestSecretsOnlyWhereNeeded(t *testing.T) {
 		"db":      "/run/secrets/db/db_password",
 		"turn":    "/run/secrets/turn/turn_secret",
 		"backend": "/run/secrets/backend/data_key",
+		"grant":   "/run/secrets/backend/grant_signing_key.pem",
+		"media":   "/run/secrets/media/media_node_secret",
 	}
 	visible := map[string][]string{
 		"postgres": {"db"},
-		"backend":  {"db", "turn", "backend"},
+		"backend":  {"db", "turn", "backend", "grant", "media"},
 		"turn":     {"turn"},
-		"edge":     nil,
-		"media":    nil,
+		"edge":     {"media"},
+		"media":    {"media"},
+		"media2":   {"media"},
 	}
 	for svc, want := range visible {
 		allowed := map[string]bool{}

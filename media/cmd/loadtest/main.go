@@ -43,6 +43,8 @@ type options struct {
 	duration time.Duration
 	warmup   time.Duration
 	jsonOut  string
+	nodeCPUs string
+	rounds   int
 }
 
 func main() {
@@ -55,6 +57,8 @@ func main() {
 	flag.DurationVar(&o.duration, "duration", 20*time.Second, "measured time per run")
 	flag.DurationVar(&o.warmup, "warmup", 5*time.Second, "time after everyone joined before measuring")
 	flag.StringVar(&o.jsonOut, "json", "", "also write the results as JSON to this file")
+	flag.StringVar(&o.nodeCPUs, "node-cpus", "", "pin the node to these CPUs with taskset (e.g. 0; run the tester itself under taskset -c 1)")
+	flag.IntVar(&o.rounds, "rounds", 1, "runs per subscriber count (compare the median; the first is often an outlier)")
 	flag.Parse()
 	if o.node == "" {
 		fmt.Fprintln(os.Stderr, "loadtest: -node is required")
@@ -80,13 +84,15 @@ func main() {
 	}
 	var results []result
 	for _, n := range o.subs {
-		r, err := runOnce(o, n)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "loadtest:", err)
-			os.Exit(1)
+		for range max(o.rounds, 1) {
+			r, err := runOnce(o, n)
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "loadtest:", err)
+				os.Exit(1)
+			}
+			results = append(results, r)
+			printTable(results)
 		}
-		results = append(results, r)
-		printTable(results)
 	}
 	if o.jsonOut != "" {
 		b, _ := json.MarshalIndent(results, "", "  ")
@@ -106,7 +112,7 @@ type node struct {
 	backend   *http.Server
 }
 
-func startNode(path string) (*node, error) {
+func startNode(path, cpus string) (*node, error) {
 	_, key, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
 		return nil, err
@@ -138,6 +144,9 @@ func startNode(path string) (*node, error) {
 
 	httpPort, udpPort, tcpPort := freeTCP(), freeUDP(), freeTCP()
 	cmd := exec.Command(path)
+	if cpus != "" {
+		cmd = exec.Command("taskset", "-c", cpus, path)
+	}
 	cmd.Env = append(os.Environ(),
 		"HCW_MEDIA_NODE_ID=load-1",
 		"HCW_MEDIA_HTTP_LISTEN=127.0.0.1:"+strconv.Itoa(httpPort),

@@ -103,7 +103,7 @@ func (c *collector) packet(key string, payload []byte, at time.Time) {
 }
 
 func runOnce(o options, subs int) (result, error) {
-	n, err := startNode(o.node)
+	n, err := startNode(o.node, o.nodeCPUs)
 	if err != nil {
 		return result{}, err
 	}
@@ -277,16 +277,19 @@ func publishAudio(ctx context.Context, c *signalclient.Client, id string, stop c
 	return nil
 }
 
-// publishVideo sends three simulcast layers (q 15, h 30, f 30 frames/s,
-// one packet per frame) of VP8-shaped payloads with a keyframe every 2 s.
+// publishVideo sends three simulcast layers shaped like a 720p camera's
+// (q: 320x180, 15 frames/s, 1 packet a frame; h: 640x360, 30 frames/s, 2
+// packets; f: 1280x720, 30 frames/s, 9 packets of 1,100 bytes, about
+// 270 packets/s and 2.4 Mbit/s) of VP8-shaped payloads with a keyframe
+// every 2 s.
 func publishVideo(ctx context.Context, c *signalclient.Client, id string, stop chan struct{}, wg *sync.WaitGroup) error {
 	codec := webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}
 	layers := []struct {
-		rid  string
-		size int
-		fps  int
-		w, h int
-	}{{"q", 300, 15, 320, 180}, {"h", 700, 30, 640, 360}, {"f", 1100, 30, 1280, 720}}
+		rid       string
+		size, fps int
+		perFrame  int
+		w, h      int
+	}{{"q", 600, 15, 1, 320, 180}, {"h", 1000, 30, 2, 640, 360}, {"f", 1100, 30, 9, 1280, 720}}
 	tracks := make([]*webrtc.TrackLocalStaticRTP, len(layers))
 	var desc []signal.Layer
 	for i, l := range layers {
@@ -317,23 +320,28 @@ func publishVideo(ctx context.Context, c *signalclient.Client, id string, stop c
 			defer wg.Done()
 			tick := time.NewTicker(time.Second / time.Duration(l.fps))
 			defer tick.Stop()
-			p := rtp.Packet{Header: rtp.Header{Version: 2, Marker: true}, Payload: make([]byte, l.size)}
-			for seq := uint32(0); ; seq++ {
+			p := rtp.Packet{Header: rtp.Header{Version: 2}, Payload: make([]byte, l.size)}
+			var seq uint32
+			for frame := uint32(0); ; frame++ {
 				select {
 				case <-stop:
 					return
 				case <-tick.C:
 				}
-				key := seq%uint32(2*l.fps) == 0
-				vp8Payload(p.Payload, key, l.w, l.h)
-				p.SequenceNumber = uint16(seq)
-				p.Timestamp = seq * uint32(90000/l.fps)
-				stamp(p.Payload[videoStamp:], seq, byte(i))
-				p.Extensions = p.Extensions[:0]
-				p.Extension = false
-				_ = p.SetExtension(midID, []byte(mid))
-				_ = p.SetExtension(ridID, []byte(l.rid))
-				_ = tracks[i].WriteRTP(&p)
+				key := frame%uint32(2*l.fps) == 0
+				for k := range l.perFrame {
+					vp8Payload(p.Payload, k == 0, key, l.w, l.h)
+					p.SequenceNumber = uint16(seq)
+					p.Timestamp = frame * uint32(90000/l.fps)
+					p.Marker = k == l.perFrame-1
+					stamp(p.Payload[videoStamp:], seq, byte(i))
+					p.Extensions = p.Extensions[:0]
+					p.Extension = false
+					_ = p.SetExtension(midID, []byte(mid))
+					_ = p.SetExtension(ridID, []byte(l.rid))
+					_ = tracks[i].WriteRTP(&p)
+					seq++
+				}
 			}
 		}()
 	}
@@ -342,8 +350,11 @@ func publishVideo(ctx context.Context, c *signalclient.Client, id string, stop c
 
 // vp8Payload writes a one-packet VP8 frame's descriptor and frame header
 // (RFC 7741; RFC 6386 section 9.1), enough for a keyframe detector.
-func vp8Payload(b []byte, key bool, w, h int) {
+func vp8Payload(b []byte, start, key bool, w, h int) {
 	clear(b[:videoStamp])
+	if !start {
+		return // a continuation packet: S=0, no frame header
+	}
 	b[0] = 0x10 // S: start of partition 0, no extensions
 	if key {
 		b[1] = 0x00 // frame tag bit 0 = 0: keyframe
