@@ -1,4 +1,22 @@
 import "../shared/theme.css";
-import { mountApp } from "../shared/mount";
+import "../shared/call.css";
+import "./doctor.css";
+import { render } from "preact";
+import { APP_TITLES, PRODUCT_NAME } from "../shared/apps";
+import { chooseLanguage, setLanguage } from "../shared/i18n";
+import { DoctorApp } from "./App";
+import { DoctorAuth } from "./auth";
 
-mountApp("doctor");
+/** Starts the doctor app in #app: language, then a setup link, a session or the sign-in form. */
+export async function startDoctorApp(root: HTMLElement | null = document.getElementById("app")): Promise<DoctorAuth> {
+  if (!root) throw new Error(`${PRODUCT_NAME} doctor: no #app element in the page`);
+  document.body.dataset["app"] = "doctor";
+  document.title = `${PRODUCT_NAME} — ${APP_TITLES.doctor}`;
+  await setLanguage(chooseLanguage());
+  const auth = new DoctorAuth();
+  render(<DoctorApp auth={auth} />, root);
+  await auth.start(location.pathname, location.hash);
+  return auth;
+}
+
+void startDoctorApp();

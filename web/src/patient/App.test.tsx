@@ -165,7 +165,7 @@ describe("patient app", () => {
     expect(text("#queue-estimate")).toMatch(/The doctor expects to start at .+\. That is in about 10 minutes\./);
 
     // Chat: send, then a message from the doctor arrives by event + fetch.
-    const input = $("#chat-title-input") as HTMLTextAreaElement;
+    const input = $("#chat-input") as HTMLTextAreaElement;
     input.value = "Hello, I am here.";
     await act(() => void input.dispatchEvent(new Event("input")));
     await act(() => void ($("form.hcw-chat-form") as HTMLFormElement).dispatchEvent(new Event("submit", { cancelable: true })));

@@ -1,8 +1,11 @@
 import { useEffect, useMemo } from "preact/hooks";
 import { useSignal } from "@preact/signals";
 import type { Participation } from "../shared/api-types";
+import { CallPanel } from "../shared/CallPanel";
 import type { ChatItem } from "../shared/chat";
 import { ChatPanel } from "../shared/ChatPanel";
+import type { PrecallOptions } from "../shared/precall";
+import { PrecallScreen } from "../shared/PrecallScreen";
 import { formatDate, t } from "../shared/i18n";
 import type { EndReason } from "./flow";
 import { WaitingRoom } from "./room";
@@ -14,6 +17,9 @@ export interface RoomScreenProps {
   onStatus?: (status: Participation["consultation_status"]) => void;
   /** Tests pass a room with fakes. */
   createRoom?: (p: Participation) => WaitingRoom;
+  /** Tests pass fake devices for the pre-call check, and silence the ringer. */
+  precallOptions?: PrecallOptions;
+  ring?: boolean;
 }
 
 /** The browser's online state, live. */
@@ -82,7 +88,7 @@ function Estimate({ at, now }: { at: string; now: number }) {
 }
 
 /** The waiting room and, once a doctor accepted, the consultation's page. */
-export function RoomScreen({ participation, onEnd, onStatus, createRoom }: RoomScreenProps) {
+export function RoomScreen({ participation, onEnd, onStatus, createRoom, precallOptions, ring }: RoomScreenProps) {
   // One room per participant and consultation: a status update of the
   // participation (the title) must not reconnect.
   const room = useMemo(
@@ -107,6 +113,8 @@ export function RoomScreen({ participation, onEnd, onStatus, createRoom }: RoomS
     if (status !== "closed") onStatus?.(status);
   }, [status, onStatus]);
   const connection = room.realtime.state.value;
+  const testing = useSignal(false);
+  const callPhase = room.call.phase.value.name;
 
   return (
     <div class="hcw-room">
@@ -114,6 +122,18 @@ export function RoomScreen({ participation, onEnd, onStatus, createRoom }: RoomS
         <p class="hcw-notice hcw-notice-warn" role="status" id="connection-status">
           {online.value ? t("connection.reconnecting") : t("connection.offline")}
         </p>
+      )}
+      <CallPanel session={room.call} precallOptions={precallOptions} ring={ring} />
+      {testing.value && callPhase === "none" && (
+        <PrecallScreen
+          video
+          options={precallOptions}
+          continueLabel={t("precall.done")}
+          onContinue={(stream) => {
+            for (const tr of stream?.getTracks() ?? []) tr.stop();
+            testing.value = false;
+          }}
+        />
       )}
       <section class="hcw-card hcw-status" aria-labelledby="status-title">
         <h2 id="status-title" class="hcw-card-title">
@@ -137,6 +157,11 @@ export function RoomScreen({ participation, onEnd, onStatus, createRoom }: RoomS
             <WaitingStatus room={room} now={now.value} />
             <p class="hcw-muted">{t("room.intro")}</p>
           </>
+        )}
+        {!testing.value && callPhase === "none" && (
+          <button type="button" id="precall-open" class="hcw-button hcw-button-secondary" onClick={() => (testing.value = true)}>
+            {t("precall.open")}
+          </button>
         )}
       </section>
       <ChatPanel chat={room.chat} senderLabel={senderLabel} />

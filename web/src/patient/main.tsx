@@ -1,4 +1,5 @@
 import "../shared/theme.css";
+import "../shared/call.css";
 import "./patient.css";
 import { render } from "preact";
 import { APP_TITLES, PRODUCT_NAME } from "../shared/apps";

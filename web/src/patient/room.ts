@@ -7,6 +7,7 @@
 import { batch, signal, type ReadonlySignal, type Signal } from "@preact/signals";
 import { ApiError } from "../shared/api";
 import type { ConsultationStatus, Participation, QueuePosition } from "../shared/api-types";
+import { CallSession, callApi, type CallApi } from "../shared/call-session";
 import { ChatStore, type ChatTransport } from "../shared/chat";
 import { RealtimeClient, type RealtimeClosed } from "../shared/realtime";
 import { getParticipation, getQueuePosition, participantChat } from "./api";
@@ -16,6 +17,8 @@ export interface RoomDeps {
   realtime: RealtimeClient;
   chat: ChatTransport;
   queuePosition: () => Promise<QueuePosition>;
+  /** The consultation's call operations. */
+  calls: CallApi;
 }
 
 /** Whether a participant session still works (for the socket's verifySession). */
@@ -33,7 +36,13 @@ function defaults(p: Participation): RoomDeps {
     realtime: new RealtimeClient({ verifySession: sessionStillValid }),
     chat: participantChat(p.consultation_id),
     queuePosition: () => getQueuePosition(),
+    calls: participantCallApi(p.consultation_id),
   };
+}
+
+/** A participant's call operations (the routes staff use too). */
+export function participantCallApi(consultationId: string): CallApi {
+  return callApi(`/consultations/${encodeURIComponent(consultationId)}/call`);
 }
 
 function endOf(closed: RealtimeClosed): EndReason | null {
@@ -52,6 +61,8 @@ function endOf(closed: RealtimeClosed): EndReason | null {
 export class WaitingRoom {
   readonly realtime: RealtimeClient;
   readonly chat: ChatStore;
+  /** The consultation's call (ringing, pre-call check, the call). */
+  readonly call: CallSession;
   private readonly queuePosition: () => Promise<QueuePosition>;
 
   private readonly statusSig: Signal<ConsultationStatus>;
@@ -84,6 +95,10 @@ export class WaitingRoom {
     this.realtime = d.realtime;
     this.queuePosition = d.queuePosition;
     this.chat = new ChatStore(d.chat, { participantId: participation.participant_id });
+    this.call = new CallSession(participation.consultation_id, d.calls, {
+      identity: `p-${participation.participant_id}`,
+      role: "participant",
+    });
     this.statusSig = signal<ConsultationStatus>(participation.consultation_status);
     this.status = this.statusSig;
   }
@@ -97,6 +112,7 @@ export class WaitingRoom {
     const mine = (d: { consultation_id?: string }) => d.consultation_id === undefined || d.consultation_id === cid;
     this.offs.push(
       this.chat.attach(rt, cid),
+      this.call.attach(rt),
       rt.on("queue.position", (d) => {
         this.positionSig.value = d.position;
       }),
@@ -169,6 +185,8 @@ export class WaitingRoom {
   /** Disconnects and stops every timer. */
   stop(): void {
     for (const off of this.offs.splice(0)) off();
+    const phase = this.call.phase.value;
+    if (phase.name === "in_call") phase.client.leave();
     this.realtime.close();
     this.chat.dispose();
   }

@@ -7,8 +7,8 @@ export interface ChatPanelProps {
   chat: ChatStore;
   /** Who wrote a message that is not mine ("Care team", a name). */
   senderLabel: (item: ChatItem) => string;
-  /** The heading's id, for aria-labelledby. */
-  id?: string;
+  /** Prefix of the element ids: <prefix>-title, -log, -input, -send (default "chat"). */
+  idPrefix?: string;
   /** No more writing (the consultation is closed). */
   readOnly?: boolean;
 }
@@ -44,7 +44,8 @@ function Status({ item, chat }: { item: ChatItem; chat: ChatStore }) {
  * form. Enter sends, Shift+Enter breaks the line. Marks messages read while
  * the page is visible.
  */
-export function ChatPanel({ chat, senderLabel, id = "chat-title", readOnly = false }: ChatPanelProps) {
+export function ChatPanel({ chat, senderLabel, idPrefix = "chat", readOnly = false }: ChatPanelProps) {
+  const id = `${idPrefix}-title`;
   const draft = useSignal("");
   const tooLong = useSignal(false);
   const logRef = useRef<HTMLOListElement>(null);
@@ -94,6 +95,7 @@ export function ChatPanel({ chat, senderLabel, id = "chat-title", readOnly = fal
       )}
       <ol
         class="hcw-chat-log"
+        id={`${idPrefix}-log`}
         ref={logRef}
         role="log"
         aria-live="polite"
@@ -121,9 +123,9 @@ export function ChatPanel({ chat, senderLabel, id = "chat-title", readOnly = fal
       </ol>
       {!readOnly && (
         <form class="hcw-chat-form" onSubmit={submit}>
-          <label for={`${id}-input`}>{t("chat.label")}</label>
+          <label for={`${idPrefix}-input`}>{t("chat.label")}</label>
           <textarea
-            id={`${id}-input`}
+            id={`${idPrefix}-input`}
             rows={2}
             dir="auto"
             value={draft.value}
@@ -145,7 +147,7 @@ export function ChatPanel({ chat, senderLabel, id = "chat-title", readOnly = fal
               {t("chat.tooLong", { max: MAX_MESSAGE_LENGTH })}
             </p>
           )}
-          <button type="submit" class="hcw-button" disabled={draft.value.trim() === "" || tooLong.value}>
+          <button type="submit" id={`${idPrefix}-send`} class="hcw-button" disabled={draft.value.trim() === "" || tooLong.value}>
             {t("chat.send")}
           </button>
         </form>

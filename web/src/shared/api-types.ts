@@ -214,6 +214,305 @@ export function parseChatMessagePage(body: unknown): ChatMessagePage {
   return { messages: list.map(parseChatMessage), more: optBool(o, "more") ?? false };
 }
 
+// ---------------------------------------------------------------- calls
+
+/** A call's kind (consultation.CallKind). */
+export type CallKind = "video" | "audio";
+
+function requireKind(o: Record<string, unknown>, key: string): CallKind {
+  const k = requireString(o, key);
+  if (k !== "video" && k !== "audio") throw new MalformedBodyError(`expected "${key}" to be video or audio`);
+  return k;
+}
+
+/** consultationapi.callParticipantBody. */
+export interface CallParticipant {
+  /** u-<user id> for the doctor, p-<participant id> for a participant. */
+  identity: string;
+  role: string;
+  accepted_at?: string;
+  declined_at?: string;
+  joined_at?: string;
+  left_at?: string;
+}
+
+/** consultationapi.callBody. */
+export interface CallInfo {
+  id: string;
+  consultation_id: string;
+  started_by: string;
+  kind: CallKind;
+  /** ringing, active or ended. */
+  state: string;
+  started_at: string;
+  answered_at?: string;
+  ended_at?: string;
+  end_reason?: string;
+  participants: CallParticipant[];
+}
+
+export function parseCallInfo(body: unknown): CallInfo {
+  const o = requireObject(body);
+  const list = o["participants"];
+  const participants = Array.isArray(list)
+    ? list.map((x) => {
+        const p = requireObject(x);
+        return withOptional<CallParticipant>(
+          { identity: requireString(p, "identity"), role: requireString(p, "role", true) },
+          {
+            accepted_at: optString(p, "accepted_at"),
+            declined_at: optString(p, "declined_at"),
+            joined_at: optString(p, "joined_at"),
+            left_at: optString(p, "left_at"),
+          },
+        );
+      })
+    : [];
+  return withOptional<CallInfo>(
+    {
+      id: requireString(o, "id"),
+      consultation_id: requireString(o, "consultation_id"),
+      started_by: requireString(o, "started_by", true),
+      kind: requireKind(o, "kind"),
+      state: requireString(o, "state"),
+      started_at: requireString(o, "started_at"),
+      participants,
+    },
+    {
+      answered_at: optString(o, "answered_at"),
+      ended_at: optString(o, "ended_at"),
+      end_reason: optString(o, "end_reason"),
+    },
+  );
+}
+
+/** consultationapi.currentCallBody: GET .../call. */
+export function parseCurrentCall(body: unknown): CallInfo | null {
+  const o = requireObject(body);
+  return o["call"] === null || o["call"] === undefined ? null : parseCallInfo(o["call"]);
+}
+
+/** consultationapi.iceServerBody. */
+export interface IceServer {
+  urls: string[];
+  username?: string;
+  credential?: string;
+}
+
+/** consultationapi.joinCallBody: POST .../call/join. */
+export interface JoinInfo {
+  call_id: string;
+  kind: CallKind;
+  /** The consultation id. */
+  room: string;
+  node: string;
+  /** wss://<media host>/n/<node>/signal */
+  signal_url: string;
+  /** Offered as the WebSocket subprotocol hcw.grant.<grant>, never in a URL. */
+  grant: string;
+  grant_expires_at: string;
+  ice_servers: IceServer[];
+}
+
+export function parseJoinInfo(body: unknown): JoinInfo {
+  const o = requireObject(body);
+  const servers = o["ice_servers"];
+  const ice_servers: IceServer[] = Array.isArray(servers)
+    ? servers.map((x) => {
+        const s = requireObject(x);
+        const urls = s["urls"];
+        if (!Array.isArray(urls) || !urls.every((u) => typeof u === "string")) {
+          throw new MalformedBodyError('expected "urls" to be an array of strings');
+        }
+        return withOptional<IceServer>({ urls: urls as string[] }, {
+          username: optString(s, "username"),
+          credential: optString(s, "credential"),
+        });
+      })
+    : [];
+  const kind = o["kind"] === undefined ? "video" : requireKind(o, "kind");
+  return {
+    call_id: requireString(o, "call_id"),
+    kind,
+    room: requireString(o, "room"),
+    node: requireString(o, "node"),
+    signal_url: requireString(o, "signal_url"),
+    grant: requireString(o, "grant"),
+    grant_expires_at: requireString(o, "grant_expires_at"),
+    ice_servers,
+  };
+}
+
+// ---------------------------------------------------------------- staff
+
+/** staffapi.sessionBody: answer of each sign-in step. */
+export interface StaffSession {
+  /** "password" (a second factor is owed) or "full". */
+  level: string;
+  /** "verify" (send a code) or "enrol" (set up TOTP first); absent when full. */
+  next?: string;
+  user_id: string;
+  role: string;
+  expires_at: string;
+}
+
+export function parseStaffSession(body: unknown): StaffSession {
+  const o = requireObject(body);
+  return withOptional<StaffSession>(
+    {
+      level: requireString(o, "level"),
+      user_id: requireString(o, "user_id"),
+      role: requireString(o, "role"),
+      expires_at: requireString(o, "expires_at"),
+    },
+    { next: optString(o, "next") || undefined },
+  );
+}
+
+/** staffapi.enrolmentBody: POST /auth/totp/enrolment. */
+export interface TotpEnrolment {
+  otpauth_uri: string;
+  /** PNG, base64. */
+  qr_png: string;
+  secret: string;
+}
+
+export function parseTotpEnrolment(body: unknown): TotpEnrolment {
+  const o = requireObject(body);
+  return { otpauth_uri: requireString(o, "otpauth_uri"), qr_png: requireString(o, "qr_png"), secret: requireString(o, "secret") };
+}
+
+/** staffapi.enrolledBody: POST /auth/totp/confirmation. */
+export interface TotpEnrolled {
+  session: StaffSession;
+  recovery_codes: string[];
+}
+
+export function parseTotpEnrolled(body: unknown): TotpEnrolled {
+  const o = requireObject(body);
+  const codes = o["recovery_codes"];
+  return {
+    session: parseStaffSession(o["session"]),
+    recovery_codes: Array.isArray(codes) ? codes.filter((c): c is string => typeof c === "string") : [],
+  };
+}
+
+/** staffapi.userBody: GET /me. */
+export interface StaffUser {
+  id: string;
+  email: string;
+  first_name: string;
+  last_name: string;
+  role: string;
+  language?: string;
+}
+
+export function parseStaffUser(body: unknown): StaffUser {
+  const o = requireObject(body);
+  return withOptional<StaffUser>(
+    {
+      id: requireString(o, "id"),
+      email: requireString(o, "email"),
+      first_name: requireString(o, "first_name", true),
+      last_name: requireString(o, "last_name", true),
+      role: requireString(o, "role"),
+    },
+    { language: optString(o, "language") || undefined },
+  );
+}
+
+/** consultationapi.queueBody. */
+export interface Queue {
+  id: string;
+  name: string;
+}
+
+export function parseQueueList(body: unknown): Queue[] {
+  const o = requireObject(body);
+  const list = o["queues"];
+  if (!Array.isArray(list)) throw new MalformedBodyError('expected "queues" to be an array');
+  return list.map((x) => {
+    const q = requireObject(x);
+    return { id: requireString(q, "id"), name: requireString(q, "name") };
+  });
+}
+
+/** consultationapi.patientBody. */
+export interface ConsultationPatient {
+  participant_id: string;
+  first_name: string;
+  last_name: string;
+  language: string;
+  online: boolean;
+}
+
+/** consultationapi.consultationBody. */
+export interface Consultation {
+  id: string;
+  queue_id?: string;
+  doctor_id?: string;
+  status: ConsultationStatus;
+  close_reason?: string;
+  created_at: string;
+  waiting_since?: string;
+  accepted_at?: string;
+  closed_at?: string;
+  estimated_start_at?: string;
+  patient?: ConsultationPatient;
+}
+
+export function parseConsultation(body: unknown): Consultation {
+  const o = requireObject(body);
+  const p = o["patient"];
+  let patient: ConsultationPatient | undefined;
+  if (p !== undefined && p !== null) {
+    const q = requireObject(p);
+    patient = {
+      participant_id: requireString(q, "participant_id"),
+      first_name: requireString(q, "first_name", true),
+      last_name: requireString(q, "last_name", true),
+      language: requireString(q, "language", true),
+      online: optBool(q, "online") ?? false,
+    };
+  }
+  return withOptional<Consultation>(
+    { id: requireString(o, "id"), status: requireStatus(o, "status"), created_at: requireString(o, "created_at") },
+    {
+      queue_id: optString(o, "queue_id"),
+      doctor_id: optString(o, "doctor_id"),
+      close_reason: optString(o, "close_reason"),
+      waiting_since: optString(o, "waiting_since"),
+      accepted_at: optString(o, "accepted_at"),
+      closed_at: optString(o, "closed_at"),
+      estimated_start_at: optString(o, "estimated_start_at"),
+      patient,
+    },
+  );
+}
+
+export function parseConsultationList(body: unknown): Consultation[] {
+  const o = requireObject(body);
+  const list = o["consultations"];
+  if (!Array.isArray(list)) throw new MalformedBodyError('expected "consultations" to be an array');
+  return list.map(parseConsultation);
+}
+
+/** consultationapi.issuedBody: POST /invites. */
+export interface IssuedInvite {
+  invite: { id: string; consultation_id: string; status: string };
+  /** Shown this once. */
+  link: string;
+}
+
+export function parseIssuedInvite(body: unknown): IssuedInvite {
+  const o = requireObject(body);
+  const i = requireObject(o["invite"]);
+  return {
+    invite: { id: requireString(i, "id"), consultation_id: requireString(i, "consultation_id"), status: requireString(i, "status", true) },
+    link: requireString(o, "link"),
+  };
+}
+
 // ---------------------------------------------------------------- /ws events
 
 /**
@@ -244,6 +543,12 @@ export interface RealtimeEvents {
   "chat.ack": ChatAck;
   "chat.batch": ChatMessagePage;
   "chat.read_ok": { seq: number };
+  "call.ringing": { consultation_id: string; call_id: string; kind: CallKind; started_by: string; started_at: string };
+  /** participant: the media identity (u-<user id>, p-<participant id>). */
+  "call.accepted": { consultation_id: string; call_id: string; participant: string; role: string };
+  "call.declined": { consultation_id: string; call_id: string; participant: string; role: string };
+  /** reason: hung_up, declined, no_answer, max_duration, consultation_closed, consultation_transferred. */
+  "call.ended": { consultation_id: string; call_id: string; reason: string };
 }
 
 export type RealtimeEventType = keyof RealtimeEvents;
