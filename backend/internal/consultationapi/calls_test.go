@@ -437,6 +437,23 @@ func TestCallPlacement(t *testing.T) {
 	}
 }
 
+// TestCallPlacementSpreadsABurst: calls placed between two heartbeats
+// count against their node before their participants arrive, so two new
+// calls on two idle nodes land on different ones.
+func TestCallPlacementSpreadsABurst(t *testing.T) {
+	e := newEnv(t)
+	f := e.clinic()
+	e.node("node-a", "a:7880", 100, 0, false)
+	e.node("node-b", "b:7880", 100, 0, false)
+	seen := map[string]bool{}
+	for range 2 {
+		id, patient := e.activeConsultation(f)
+		e.startCall(f.doctorIn, id, "video")
+		seen[e.join(patient, patientHost, id).Node] = true
+	}
+	assert.Equal(t, map[string]bool{"node-a": true, "node-b": true}, seen)
+}
+
 // controlNode is a media node's control API that records its calls.
 type controlNode struct {
 	srv   *httptest.Server

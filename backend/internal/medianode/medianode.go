@@ -189,10 +189,16 @@ ON CONFLICT (id) DO UPDATE SET
 	sqlNodes      = nodeSelect + ` ORDER BY id`
 	sqlNode       = nodeSelect + ` WHERE id = $2`
 	// The least-loaded healthy node with room: by share of capacity in
-	// use, then rooms, then id so that ties are stable.
+	// use, then rooms, then id so that ties are stable. A node's load is
+	// what it last reported, but at least two participants for each open
+	// call placed on it: calls placed since its last heartbeat (a burst of
+	// new calls within two seconds) count before their participants
+	// arrive, so they spread instead of all landing on one node.
 	sqlLeastLoaded = nodeSelect + `
 WHERE last_seen > $1 AND NOT draining AND load_participants < capacity
-ORDER BY load_participants::float8 / capacity, load_rooms, id
+ORDER BY greatest(load_participants,
+                  2 * (SELECT count(*) FROM calls c WHERE c.node_id = media_nodes.id AND c.state <> 'ended'))::float8 / capacity,
+         load_rooms, id
 LIMIT 1`
 	sqlPurgeNodes = `DELETE FROM media_nodes WHERE last_seen < $1`
 )
