@@ -502,3 +502,48 @@ func get(t *testing.T, url string, status int) string {
 	require.Equal(t, status, resp.StatusCode, string(b))
 	return string(b)
 }
+
+// TestSilentTCPConnectionsAreClosed: a TCP client that connects and sends
+// nothing (slowloris) is cut after the first-message timeout; one that
+// allocates stays, and is cut only after the idle timeout.
+func TestSilentTCPConnectionsAreClosed(t *testing.T) {
+	h := start(t, allowPeers("127.0.0.0/8"), func(p *relay.Params) {
+		p.FirstMessageTimeout = 300 * time.Millisecond
+		p.IdleTimeout = 1500 * time.Millisecond
+	})
+	silent, err := net.Dial("tcp", h.srv.TCPAddr().String())
+	require.NoError(t, err)
+	defer silent.Close()
+	start := time.Now()
+	_ = silent.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, err = silent.Read(make([]byte, 1))
+	require.Error(t, err, "the silent connection got data")
+	var ne net.Error
+	require.False(t, errors.As(err, &ne) && ne.Timeout(), "still open after 5 s")
+	require.Less(t, time.Since(start), 3*time.Second)
+
+	// A client that talks in time is served past the first timeout, and
+	// cut once silent for the idle timeout.
+	conn, err := net.Dial("tcp", h.srv.TCPAddr().String())
+	require.NoError(t, err)
+	defer conn.Close()
+	cred := h.mint(t, "tcp-user", time.Hour)
+	c := newClient(t, turn.NewSTUNConn(conn), h.srv.TCPAddr(), cred.Username, cred.Password, time.Second)
+	relayConn, err := c.Allocate()
+	require.NoError(t, err)
+	defer relayConn.Close()
+	peer := func(ip string) net.Addr {
+		pc, err := net.ListenPacket("udp4", ip+":0")
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = pc.Close() })
+		return pc.LocalAddr()
+	}
+	// Each new peer address makes the client send a CreatePermission
+	// request and wait for its answer.
+	time.Sleep(500 * time.Millisecond)
+	_, err = relayConn.WriteTo([]byte("hello"), peer("127.0.0.1"))
+	require.NoError(t, err, "a client that spoke in time was cut")
+	time.Sleep(2500 * time.Millisecond)
+	_, err = relayConn.WriteTo([]byte("hello"), peer("127.0.0.2"))
+	require.Error(t, err, "a connection silent past the idle timeout is still open")
+}

@@ -49,7 +49,21 @@ type Params struct {
 	Logger *slog.Logger
 	// Now is the clock used for credential expiry; time.Now when nil.
 	Now func() time.Time
+	// FirstMessageTimeout bounds how long a new TCP or TLS connection may
+	// take to send its first bytes (the TLS handshake included), so idle
+	// connections cannot pile up (slowloris); DefaultFirstMessageTimeout
+	// when zero. IdleTimeout closes a connection silent for that long
+	// afterwards; DefaultIdleTimeout (longer than an allocation's lifetime,
+	// so a live client always refreshes in time) when zero.
+	FirstMessageTimeout time.Duration
+	IdleTimeout         time.Duration
 }
+
+// Timeouts of TCP and TLS client connections (pion/turn sets none).
+const (
+	DefaultFirstMessageTimeout = 10 * time.Second
+	DefaultIdleTimeout         = 15 * time.Minute
+)
 
 // Server is a running TURN relay.
 //
@@ -142,7 +156,7 @@ func New(p Params) (*Server, error) {
 		closers = append(closers, l.Close)
 		s.tcpAddr = l.Addr()
 		listenerConfigs = append(listenerConfigs, turn.ListenerConfig{
-			Listener:              l,
+			Listener:              s.bounded(l),
 			RelayAddressGenerator: generator(),
 			PermissionHandler:     s.permit,
 		})
@@ -158,7 +172,7 @@ func New(p Params) (*Server, error) {
 		closers = append(closers, l.Close)
 		s.tlsAddr = l.Addr()
 		listenerConfigs = append(listenerConfigs, turn.ListenerConfig{
-			Listener:              l,
+			Listener:              s.bounded(l),
 			RelayAddressGenerator: generator(),
 			PermissionHandler:     s.permit,
 		})
