@@ -19,6 +19,7 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/pion/interceptor"
+	"github.com/pion/interceptor/pkg/nack"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/hcw-home/hcw/contract/grant"
@@ -181,7 +182,10 @@ func drain(t *webrtc.TrackRemote) {
 
 // DefaultAPI returns a webrtc API with the codecs the node forwards and
 // pion's default interceptors (NACK, RTCP reports, TWCC); settings adjust
-// its SettingEngine (a proxy dialer, a vnet).
+// its SettingEngine (a proxy dialer, a vnet). A lost packet is NACKed at
+// most three times: pion's generator does not see packets repaired over
+// RTX and would otherwise ask again every 100 ms, inflating the node's
+// retransmissions in load tests.
 func DefaultAPI(settings ...func(*webrtc.SettingEngine)) (*webrtc.API, error) {
 	m := &webrtc.MediaEngine{}
 	if err := m.RegisterDefaultCodecs(); err != nil {
@@ -198,7 +202,8 @@ func DefaultAPI(settings ...func(*webrtc.SettingEngine)) (*webrtc.API, error) {
 		}
 	}
 	reg := &interceptor.Registry{}
-	if err := webrtc.RegisterDefaultInterceptors(m, reg); err != nil {
+	if err := webrtc.RegisterDefaultInterceptorsWithOptions(m, reg,
+		webrtc.WithNackGeneratorOptions(nack.GeneratorMaxNacksPerPacket(3))); err != nil {
 		return nil, err
 	}
 	se := webrtc.SettingEngine{}

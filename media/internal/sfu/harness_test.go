@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"encoding/binary"
 	"encoding/json"
 	"log/slog"
 	"net"
@@ -20,9 +21,11 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
+	"github.com/pion/interceptor/pkg/nack"
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/sdp/v3"
+	"github.com/pion/transport/v5"
 	"github.com/pion/webrtc/v4"
 	"github.com/stretchr/testify/require"
 
@@ -52,16 +55,17 @@ func newTestNode(t *testing.T, mutate func(*Params)) *testNode {
 	t.Helper()
 	pub, priv, err := ed25519.GenerateKey(rand.Reader)
 	require.NoError(t, err)
-	udp, err := net.ListenPacket("udp4", "127.0.0.1:0")
-	require.NoError(t, err)
 	p := Params{
 		Logger:   testLogger(),
 		NodeID:   testNodeID,
 		Verifier: grant.NewVerifier(pub),
-		UDPConn:  udp,
 	}
 	if mutate != nil {
 		mutate(&p)
+	}
+	if p.UDPConn == nil {
+		p.UDPConn, err = net.ListenPacket("udp4", "127.0.0.1:0")
+		require.NoError(t, err)
 	}
 	s, err := New(p)
 	require.NoError(t, err)
@@ -117,7 +121,19 @@ type client struct {
 	tracks   chan *webrtc.TrackRemote
 	readDone chan struct{}
 	pcs      sync.WaitGroup
+
+	net          transport.Net // a vnet host; nil is loopback
+	ignoreOffers bool          // leave the node's "sub" offers unanswered
 }
+
+// clientOption adjusts a client before its peer connections exist.
+type clientOption func(*client)
+
+// onNet puts the client's peer connections on a virtual network.
+func onNet(n transport.Net) clientOption { return func(c *client) { c.net = n } }
+
+// unanswering makes a client that never answers the node's offers.
+func unanswering() clientOption { return func(c *client) { c.ignoreOffers = true } }
 
 func dialRaw(ctx context.Context, url, token string) (*websocket.Conn, *http.Response, error) {
 	protos := []string{grant.Subprotocol}
@@ -127,7 +143,7 @@ func dialRaw(ctx context.Context, url, token string) (*websocket.Conn, *http.Res
 	return websocket.Dial(ctx, url, &websocket.DialOptions{Subprotocols: protos})
 }
 
-func newClient(t *testing.T, n *testNode, name, token string) *client {
+func newClient(t *testing.T, n *testNode, name, token string, opts ...clientOption) *client {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	conn, resp, err := dialRaw(ctx, n.url, token)
@@ -139,9 +155,23 @@ func newClient(t *testing.T, n *testNode, name, token string) *client {
 		tracks:   make(chan *webrtc.TrackRemote, 16),
 		readDone: make(chan struct{}),
 	}
+	for _, o := range opts {
+		o(c)
+	}
 	c.pub = c.newPC(signal.TargetPub)
 	c.sub = c.newPC(signal.TargetSub)
-	c.sub.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) { c.tracks <- tr })
+	c.sub.OnTrack(func(tr *webrtc.TrackRemote, rr *webrtc.RTPReceiver) {
+		// Read the node's sender reports, as a browser does: the receiver
+		// reports then echo them (the node's round trip measure).
+		go func() {
+			for {
+				if _, _, err := rr.ReadRTCP(); err != nil {
+					return
+				}
+			}
+		}()
+		c.tracks <- tr
+	})
 	go c.readLoop()
 	t.Cleanup(c.close)
 	return c
@@ -152,12 +182,21 @@ func (c *client) newPC(target string) *webrtc.PeerConnection {
 	require.NoError(c.t, m.RegisterDefaultCodecs())
 	require.NoError(c.t, m.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: AudioLevelURI}, webrtc.RTPCodecTypeAudio))
 	ir := &interceptor.Registry{}
-	require.NoError(c.t, webrtc.RegisterDefaultInterceptors(m, ir))
+	// pion's NACK generator never sees a packet repaired over RTX (the
+	// repair stream bypasses it), so it would NACK it again every 100 ms
+	// until it leaves its window; a browser stops once the packet is back.
+	// A few tries per packet is closer to that.
+	require.NoError(c.t, webrtc.RegisterDefaultInterceptorsWithOptions(m, ir,
+		webrtc.WithNackGeneratorOptions(nack.GeneratorMaxNacksPerPacket(3))))
 	se := webrtc.SettingEngine{}
-	se.SetIncludeLoopbackCandidate(true)
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
-	se.SetInterfaceFilter(func(name string) bool { return strings.HasPrefix(name, "lo") })
+	if c.net != nil {
+		se.SetNet(c.net)
+	} else {
+		se.SetIncludeLoopbackCandidate(true)
+		se.SetInterfaceFilter(func(name string) bool { return strings.HasPrefix(name, "lo") })
+	}
 	api := webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se))
 	pc, err := api.NewPeerConnection(webrtc.Configuration{})
 	require.NoError(c.t, err)
@@ -203,7 +242,9 @@ func (c *client) readLoop() {
 		case signal.TypeOffer:
 			var m signal.SDP
 			_ = json.Unmarshal(env.Data, &m)
-			c.onSubOffer(m.SDP)
+			if !c.ignoreOffers {
+				c.onSubOffer(m.SDP)
+			}
 		case signal.TypeAnswer:
 			var m signal.SDP
 			_ = json.Unmarshal(env.Data, &m)
@@ -365,13 +406,18 @@ func (c *client) nextTrack(timeout time.Duration) *webrtc.TrackRemote {
 
 // vp8Publisher sends synthetic VP8 on one or three RIDs: each packet's
 // payload carries the layer (byte 2) and a key frame flag; key frames go
-// out at start and whenever the node sends a PLI for that layer.
+// out at start and whenever the node sends a PLI for that layer. A frame
+// leaves every 20 ms per layer, by default one 5-byte packet; shape makes
+// a layer's frames bigger (for bandwidth tests), each packet then carrying
+// its index in the layer's stream (bytes 5-8, big endian).
 type vp8Publisher struct {
 	c       *client
 	tracks  []*webrtc.TrackLocalStaticRTP
 	sender  *webrtc.RTPSender
 	keyReq  [3]atomic.Bool
 	plis    [3]atomic.Int32
+	sent    [3]atomic.Uint32 // packets written per layer
+	frames  [3]frameShape
 	stop    chan struct{}
 	done    sync.WaitGroup
 	midExt  uint8
@@ -380,11 +426,16 @@ type vp8Publisher struct {
 	started atomic.Bool
 }
 
+type frameShape struct{ packets, size int }
+
 var rids = []string{"q", "h", "f"}
 
 func (c *client) addVP8(cid string, simulcast bool) *vp8Publisher {
 	c.t.Helper()
 	p := &vp8Publisher{c: c, stop: make(chan struct{}), simul: simulcast}
+	for i := range p.frames {
+		p.frames[i] = frameShape{packets: 1, size: 5}
+	}
 	if simulcast {
 		for _, rid := range rids {
 			tr, err := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8}, cid, "stream-"+c.name, webrtc.WithRTPStreamID(rid))
@@ -406,6 +457,12 @@ func (c *client) addVP8(cid string, simulcast bool) *vp8Publisher {
 		p.keyReq[i].Store(true)
 	}
 	return p
+}
+
+// shape sets a layer's frames to packets packets of size bytes (size >= 9);
+// call it before run.
+func (p *vp8Publisher) shape(layer, packets, size int) {
+	p.frames[layer] = frameShape{packets: packets, size: max(size, 9)}
 }
 
 // run starts sending (after the pub negotiation, when the ids are known).
@@ -457,7 +514,10 @@ func (p *vp8Publisher) run() {
 		defer p.done.Done()
 		tick := time.NewTicker(20 * time.Millisecond)
 		defer tick.Stop()
-		seq := uint16(1000)
+		var seqs [3]uint16
+		for i := range seqs {
+			seqs[i] = 1000 + uint16(i)*10000
+		}
 		ts := uint32(0)
 		for {
 			select {
@@ -465,23 +525,36 @@ func (p *vp8Publisher) run() {
 				return
 			case <-tick.C:
 			}
-			seq++
 			ts += 1800
 			for i, tr := range p.tracks {
 				key := p.keyReq[i].Swap(false)
-				vp8 := byte(0x01)
-				if key {
-					vp8 = 0x00
+				shape := p.frames[i]
+				for k := range shape.packets {
+					seqs[i]++
+					payload := make([]byte, shape.size)
+					copy(payload, []byte{0x10, 0x01, byte(i), 0xAA, 0xBB})
+					if k > 0 {
+						payload[0] = 0x00 // not the start of the frame
+					} else if key {
+						payload[1] = 0x00
+					}
+					n := p.sent[i].Add(1) - 1
+					if shape.size >= 9 {
+						binary.BigEndian.PutUint32(payload[5:], n)
+					}
+					pkt := &rtp.Packet{
+						Header: rtp.Header{
+							Version: 2, PayloadType: 96, SequenceNumber: seqs[i], Timestamp: ts + uint32(i)*1000000,
+							Marker: k == shape.packets-1,
+						},
+						Payload: payload,
+					}
+					if p.simul && p.midExt != 0 {
+						_ = pkt.Header.SetExtension(p.midExt, []byte(mid))
+						_ = pkt.Header.SetExtension(p.ridExt, []byte(rids[i]))
+					}
+					_ = tr.WriteRTP(pkt)
 				}
-				pkt := &rtp.Packet{
-					Header:  rtp.Header{Version: 2, PayloadType: 96, SequenceNumber: seq + uint16(i)*10000, Timestamp: ts + uint32(i)*1000000, Marker: true},
-					Payload: []byte{0x10, vp8, byte(i), 0xAA, 0xBB},
-				}
-				if p.simul && p.midExt != 0 {
-					_ = pkt.Header.SetExtension(p.midExt, []byte(mid))
-					_ = pkt.Header.SetExtension(p.ridExt, []byte(rids[i]))
-				}
-				_ = tr.WriteRTP(pkt)
 			}
 		}
 	}()

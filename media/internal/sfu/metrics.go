@@ -14,6 +14,10 @@ type metrics struct {
 	dropped              prometheus.Counter
 	nacks, plis          prometheus.Counter
 	layerSwitches        prometheus.Counter
+	loss                 *prometheus.HistogramVec
+	rtt                  prometheus.Histogram
+	iceRestarts          *prometheus.CounterVec
+	negotiationTimeouts  prometheus.Counter
 }
 
 func newMetrics(s *SFU, reg prometheus.Registerer) (*metrics, error) {
@@ -36,7 +40,25 @@ func newMetrics(s *SFU, reg prometheus.Registerer) (*metrics, error) {
 		}),
 		nacks: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: "hcw", Subsystem: "media", Name: "nacks_total",
-			Help: "Packets NACKed by subscribers.",
+			Help: "Packets NACKed by subscribers (a packet NACKed again counts again).",
+		}),
+		loss: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: "hcw", Subsystem: "media", Name: "loss_ratio",
+			Help:    "Packet loss per participant and quality interval, from RTCP receiver reports: up (what it publishes, reported by the node) and down (what the node sends it, reported by the participant).",
+			Buckets: []float64{0.005, 0.01, 0.02, 0.05, 0.08, 0.1, 0.2, 0.5},
+		}, []string{"direction"}),
+		iceRestarts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "hcw", Subsystem: "media", Name: "ice_restarts_total",
+			Help: "ICE restarts: of pub connections by their client, of sub connections by the node after ICE was lost.",
+		}, []string{"target"}),
+		negotiationTimeouts: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "hcw", Subsystem: "media", Name: "negotiation_timeouts_total",
+			Help: "Sessions ended because a sub offer was not answered in time.",
+		}),
+		rtt: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: "hcw", Subsystem: "media", Name: "rtt_seconds",
+			Help:    "Round trip between the node and a participant per quality interval, from RTCP receiver reports.",
+			Buckets: []float64{0.01, 0.025, 0.05, 0.1, 0.15, 0.25, 0.35, 0.5, 1},
 		}),
 		plis: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: "hcw", Subsystem: "media", Name: "plis_total",
@@ -55,7 +77,7 @@ func newMetrics(s *SFU, reg prometheus.Registerer) (*metrics, error) {
 			func() float64 { return float64(f(s.counts())) })
 	}
 	for _, c := range []prometheus.Collector{
-		packets, bytes, m.dropped, m.nacks, m.plis, m.layerSwitches,
+		packets, bytes, m.dropped, m.nacks, m.plis, m.layerSwitches, m.loss, m.rtt, m.iceRestarts, m.negotiationTimeouts,
 		gauge("rooms", "Rooms on this node.", func(l loadCounts) int { return l.rooms }),
 		gauge("participants", "Participants on this node, reconnecting ones included.", func(l loadCounts) int { return l.participants }),
 		gauge("tracks", "Published tracks receiving media.", func(l loadCounts) int { return l.tracks }),

@@ -48,19 +48,31 @@ type participant struct {
 	pcGen      int
 	gone       bool
 	retired    []*forward.Receiver
+	quality    signal.Quality // last announced
 
-	pubPC atomic.Pointer[webrtc.PeerConnection] // for key frame requests
+	pubPC              atomic.Pointer[webrtc.PeerConnection] // for key frame requests
+	pubState, subState atomicState                           // of the current pair
+	link               *linkStats                            // what RTCP says of its connection
 
 	opMu    sync.Mutex
 	ops     []func()
 	wake    chan struct{}
 	stopped bool
 
+	// Candidates the node gathered for a target while the description
+	// they belong to is not sent yet (guarded by SFU.mu).
+	heldCands map[string][]*webrtc.ICECandidateInit
+
 	// Owned by the op goroutine.
-	pub, sub       *webrtc.PeerConnection
-	subNegotiating bool
-	subPending     bool
-	pendingCands   map[string][]webrtc.ICECandidateInit
+	pub, sub           *webrtc.PeerConnection
+	pubNoise, subNoise *peerNoise // when pion's complaints about closed things are expected
+	subNegotiating     bool
+	subPending         bool
+	subOffers          int         // offers made on "sub", numbering them for the answer timer
+	subAnswerTimer     *time.Timer // ends the session if the outstanding offer is not answered
+	subICERestart      bool        // the next "sub" offer restarts ICE
+	subRestarting      bool        // an ICE restart of "sub" is under way
+	pendingCands       map[string][]webrtc.ICECandidateInit
 }
 
 // subscription is one remote track a participant receives.
@@ -79,8 +91,18 @@ func newParticipant(s *SFU, r *room, c *grant.Claims) *participant {
 		subs:   make(map[TrackID]*subscription),
 		prefs:  make(map[TrackID]signal.Subscription),
 		wake:   make(chan struct{}, 1),
+		link:   newLinkStats(),
 	}
 }
+
+// atomicState is a peer connection state read from other goroutines.
+type atomicState struct{ v atomic.Int32 }
+
+func (a *atomicState) Load() webrtc.PeerConnectionState {
+	return webrtc.PeerConnectionState(a.v.Load())
+}
+
+func (a *atomicState) Store(st webrtc.PeerConnectionState) { a.v.Store(int32(st)) }
 
 // do queues an operation on the participant's goroutine; it never blocks.
 func (p *participant) do(f func()) {
@@ -200,6 +222,12 @@ func (s *SFU) join(ss *session, id string, j signal.Join) error {
 	}
 	slices.SortFunc(joined.Participants, func(a, b signal.ParticipantInfo) int { return strings.Compare(a.ID, b.ID) })
 	ss.send(signal.TypeJoined, id, joined)
+	// The others' last connection quality (announced only on change).
+	for _, pi := range joined.Participants {
+		if q := r.participants[ParticipantID(pi.ID)].quality; q.Quality != "" {
+			ss.send(signal.TypeQuality, "", q)
+		}
+	}
 	s.mu.Unlock()
 	if old != nil {
 		old.end(signal.ReasonDuplicate, websocket.StatusPolicyViolation)

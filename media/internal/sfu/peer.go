@@ -1,6 +1,10 @@
 package sfu
 
 import (
+	"strings"
+	"time"
+
+	"github.com/coder/websocket"
 	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v4"
 
@@ -40,31 +44,68 @@ func (p *participant) restart(resume bool) {
 		s.retireTrack(p, t)
 	}
 
-	pub, _, err := s.newPeerConnection(rolePub)
+	pubNoise, subNoise := new(peerNoise), new(peerNoise)
+	pub, _, err := s.newPeerConnection(rolePub, p.link, pubNoise)
 	if err != nil {
 		p.fail("create pub peer connection", err)
 		return
 	}
-	sub, bwe, err := s.newPeerConnection(roleSub)
+	sub, bwe, err := s.newPeerConnection(roleSub, p.link, subNoise)
 	if err != nil {
+		pubNoise.closing.Store(true)
 		_ = pub.Close()
 		p.fail("create sub peer connection", err)
 		return
 	}
 	p.pub, p.sub = pub, sub
+	p.pubNoise, p.subNoise = pubNoise, subNoise
 	p.pubPC.Store(pub)
 	p.subNegotiating, p.subPending = false, false
+	p.subICERestart, p.subRestarting = false, false
 	p.pendingCands = make(map[string][]webrtc.ICECandidateInit)
 	pub.OnICECandidate(func(c *webrtc.ICECandidate) { p.sendCandidate(gen, signal.TargetPub, c) })
 	sub.OnICECandidate(func(c *webrtc.ICECandidate) { p.sendCandidate(gen, signal.TargetSub, c) })
 	pub.OnTrack(func(tr *webrtc.TrackRemote, rr *webrtc.RTPReceiver) { p.onTrack(gen, tr, rr) })
-	pub.OnConnectionStateChange(func(st webrtc.PeerConnectionState) { p.log.Debug("pub connection", "state", st.String()) })
+	p.pubState.Store(webrtc.PeerConnectionStateNew)
+	p.subState.Store(webrtc.PeerConnectionStateNew)
+	pub.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
+		p.log.Debug("pub connection", "state", st.String())
+		if st == webrtc.PeerConnectionStateClosed {
+			pubNoise.closing.Store(true) // the client closed it (DTLS close_notify)
+		}
+		p.setState(gen, &p.pubState, st)
+	})
 	sub.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
 		p.log.Debug("sub connection", "state", st.String())
-		if st == webrtc.PeerConnectionStateConnected {
-			// Whatever was written before the transport was up is lost: ask
-			// for fresh key frames (throttled per layer).
-			p.do(p.requestKeyframes)
+		if st == webrtc.PeerConnectionStateClosed {
+			subNoise.closing.Store(true)
+		}
+		p.setState(gen, &p.subState, st)
+		switch st {
+		case webrtc.PeerConnectionStateConnected:
+			// Forward from now on, each video from a key frame.
+			p.do(func() { p.holdDownTracks(sub, false) })
+		case webrtc.PeerConnectionStateDisconnected, webrtc.PeerConnectionStateFailed:
+			// Whatever is written now is lost.
+			p.do(func() { p.holdDownTracks(sub, true) })
+		}
+	})
+	sub.OnICEConnectionStateChange(func(st webrtc.ICEConnectionState) {
+		switch st {
+		case webrtc.ICEConnectionStateDisconnected, webrtc.ICEConnectionStateFailed:
+			p.do(func() { p.restartSubICE(sub, st == webrtc.ICEConnectionStateFailed) })
+		case webrtc.ICEConnectionStateConnected:
+			subNoise.restarting.Store(false)
+			p.do(func() {
+				if p.sub == sub {
+					p.subRestarting = false
+				}
+			})
+		}
+	})
+	pub.OnICEConnectionStateChange(func(st webrtc.ICEConnectionState) {
+		if st == webrtc.ICEConnectionStateConnected {
+			pubNoise.restarting.Store(false)
 		}
 	})
 
@@ -88,6 +129,16 @@ func (p *participant) restart(resume bool) {
 	p.negotiate()
 }
 
+// setState records a state of the pair gen, unless a newer pair replaced
+// it.
+func (p *participant) setState(gen int, st *atomicState, v webrtc.PeerConnectionState) {
+	p.s.mu.Lock()
+	defer p.s.mu.Unlock()
+	if p.pcGen == gen {
+		st.Store(v)
+	}
+}
+
 func (p *participant) fail(op string, err error) {
 	p.log.Error(op, "error", err)
 	p.send(signal.TypeError, "", signal.Error{Code: signal.ErrInternal, Message: op})
@@ -105,6 +156,18 @@ func (p *participant) closePCs() {
 		sub.track.recv.RemoveDownTrack(sub.down)
 	}
 	p.pubPC.Store(nil)
+	if p.subAnswerTimer != nil {
+		p.subAnswerTimer.Stop()
+		p.subAnswerTimer = nil
+	}
+	s.mu.Lock()
+	p.heldCands = nil
+	s.mu.Unlock()
+	for _, n := range []*peerNoise{p.pubNoise, p.subNoise} {
+		if n != nil {
+			n.closing.Store(true)
+		}
+	}
 	for _, pc := range []*webrtc.PeerConnection{p.pub, p.sub} {
 		if pc != nil {
 			if err := pc.GracefulClose(); err != nil {
@@ -113,6 +176,7 @@ func (p *participant) closePCs() {
 		}
 	}
 	p.pub, p.sub = nil, nil
+	p.pubNoise, p.subNoise = nil, nil
 	for _, sub := range subs {
 		sub.down.Close()
 	}
@@ -139,8 +203,48 @@ func (p *participant) sendCandidate(gen int, target string, c *webrtc.ICECandida
 	}
 	p.s.mu.Lock()
 	defer p.s.mu.Unlock()
-	if p.pcGen == gen && p.sess != nil {
+	if p.pcGen != gen {
+		return
+	}
+	if held, holding := p.heldCands[target]; holding {
+		p.heldCands[target] = append(held, init)
+		return
+	}
+	if p.sess != nil {
 		p.sess.send(signal.TypeTrickle, "", signal.Trickle{Target: target, Candidate: init})
+	}
+}
+
+// holdCandidates keeps the candidates gathered for target from now on
+// until releaseCandidates: a description's candidates must not reach the
+// client before the description (after an ICE restart, a browser refuses
+// a candidate whose ufrag it does not know yet).
+func (p *participant) holdCandidates(target string) {
+	p.s.mu.Lock()
+	defer p.s.mu.Unlock()
+	if p.heldCands == nil {
+		p.heldCands = make(map[string][]*webrtc.ICECandidateInit)
+	}
+	if _, holding := p.heldCands[target]; !holding {
+		p.heldCands[target] = []*webrtc.ICECandidateInit{}
+	}
+}
+
+// releaseCandidates sends the candidates held for target (after the
+// description they belong to) and stops holding.
+func (p *participant) releaseCandidates(target string) {
+	p.s.mu.Lock()
+	defer p.s.mu.Unlock()
+	held, holding := p.heldCands[target]
+	if !holding {
+		return
+	}
+	delete(p.heldCands, target)
+	if p.sess == nil {
+		return
+	}
+	for _, c := range held {
+		p.sess.send(signal.TypeTrickle, "", signal.Trickle{Target: target, Candidate: c})
 	}
 }
 
@@ -242,6 +346,8 @@ func (p *participant) subscribe(t *track, negotiate bool) {
 	down := forward.NewDownTrack(forward.DownTrackParams{
 		TrackID: string(t.id), StreamID: string(t.owner.id),
 		Receiver: recv, Codec: recv.Codec(), Metrics: s.fwd,
+		// Until "sub" connects, what it would write is lost.
+		Held: p.subState.Load() != webrtc.PeerConnectionStateConnected,
 	})
 	tr, err := p.sub.AddTransceiverFromTrack(down, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
 	if err != nil {
@@ -274,8 +380,9 @@ func (p *participant) subscribe(t *track, negotiate bool) {
 	}
 }
 
-// readSenderRTCP drains a sender's RTCP (the interceptors need it read)
-// and forwards key frame requests to the publisher.
+// readSenderRTCP drains a sender's RTCP (the interceptors need it read),
+// forwards key frame requests to the publisher and keeps the subscriber's
+// reports on the stream for its connection quality.
 func (p *participant) readSenderRTCP(sender *webrtc.RTPSender, down *forward.DownTrack) {
 	defer p.s.wg.Done()
 	for {
@@ -293,6 +400,10 @@ func (p *participant) readSenderRTCP(sender *webrtc.RTPSender, down *forward.Dow
 					n += len(pair.PacketList())
 				}
 				p.s.met.nacks.Add(float64(n))
+			case *rtcp.ReceiverReport:
+				p.link.observeDown(time.Now(), down.SSRC(), x.Reports)
+			case *rtcp.SenderReport:
+				p.link.observeDown(time.Now(), down.SSRC(), x.Reports)
 			}
 		}
 	}
@@ -319,7 +430,8 @@ func (p *participant) unsubscribe(id TrackID) {
 }
 
 // negotiate offers "sub" unless an offer is outstanding, in which case it
-// offers again once the answer arrives.
+// offers again once the answer arrives. An offer not answered within the
+// negotiation timeout ends the session.
 func (p *participant) negotiate() {
 	if p.sub == nil || len(p.sub.GetTransceivers()) == 0 {
 		return
@@ -328,7 +440,14 @@ func (p *participant) negotiate() {
 		p.subPending = true
 		return
 	}
-	offer, err := p.sub.CreateOffer(nil)
+	var opts *webrtc.OfferOptions
+	if p.subICERestart {
+		opts = &webrtc.OfferOptions{ICERestart: true}
+		p.subNoise.restarting.Store(true) // the old candidates close
+	}
+	p.holdCandidates(signal.TargetSub)
+	defer p.releaseCandidates(signal.TargetSub)
+	offer, err := p.sub.CreateOffer(opts)
 	if err == nil {
 		err = p.sub.SetLocalDescription(offer)
 	}
@@ -336,9 +455,41 @@ func (p *participant) negotiate() {
 		p.fail("offer sub", err)
 		return
 	}
+	if p.subICERestart {
+		p.subICERestart, p.subRestarting = false, true
+		p.s.met.iceRestarts.WithLabelValues(signal.TargetSub).Inc()
+	}
 	p.subNegotiating = true
 	p.subPending = false
 	p.send(signal.TypeOffer, "", signal.SDP{Target: signal.TargetSub, SDP: offer})
+	p.subOffers++
+	n := p.subOffers
+	if p.subAnswerTimer != nil {
+		p.subAnswerTimer.Stop()
+	}
+	p.subAnswerTimer = time.AfterFunc(p.s.p.NegotiationTimeout, func() {
+		p.do(func() { p.subAnswerLate(n) })
+	})
+}
+
+// subAnswerLate runs when offer n's answer is overdue: a client that does
+// not answer would stall every later track, so the session ends with an
+// error; the client comes back (resume) and both connections start afresh.
+func (p *participant) subAnswerLate(n int) {
+	if !p.subNegotiating || p.subOffers != n {
+		return
+	}
+	p.s.mu.Lock()
+	sess := p.sess
+	p.s.mu.Unlock()
+	if sess == nil {
+		return // nobody to ask; a resume rebuilds the connections
+	}
+	p.log.Warn("sub offer not answered, ending the session", "timeout", p.s.p.NegotiationTimeout)
+	p.s.met.negotiationTimeouts.Inc()
+	sess.sendError("", signal.ErrInternal, "sub offer not answered in time")
+	// Not 1008: the client is expected to reconnect.
+	sess.end("", websocket.StatusInternalError)
 }
 
 func (p *participant) onSubAnswer(sdp webrtc.SessionDescription) {
@@ -352,16 +503,49 @@ func (p *participant) onSubAnswer(sdp webrtc.SessionDescription) {
 		return
 	}
 	p.subNegotiating = false
+	if p.subAnswerTimer != nil {
+		p.subAnswerTimer.Stop()
+		p.subAnswerTimer = nil
+	}
 	p.flushCandidates(signal.TargetSub, p.sub)
 	if p.subPending {
 		p.negotiate()
 	}
 }
 
+// restartSubICE offers "sub" with new ICE credentials after its ICE went
+// disconnected or failed (the node offers "sub", so restarting it is the
+// node's job; the client restarts "pub"). One restart at a time, unless
+// the restarted connection fails too.
+func (p *participant) restartSubICE(pc *webrtc.PeerConnection, failed bool) {
+	if p.sub != pc || (p.subRestarting && !failed) {
+		return
+	}
+	p.s.mu.Lock()
+	connected := p.sess != nil
+	p.s.mu.Unlock()
+	if !connected {
+		return // a resume rebuilds both connections
+	}
+	p.log.Info("sub ICE lost, restarting it", "failed", failed)
+	p.subICERestart = true
+	p.negotiate()
+}
+
 func (p *participant) onPubOffer(ss *session, id string, sdp webrtc.SessionDescription) {
 	if p.pub == nil {
 		return
 	}
+	restart := false
+	if cur := p.pub.RemoteDescription(); cur != nil {
+		restart = iceUfrag(cur.SDP) != iceUfrag(sdp.SDP)
+	}
+	if restart {
+		p.pubNoise.restarting.Store(true) // the old candidates close
+	}
+	// The answer's candidates (new ones after an ICE restart) follow it.
+	p.holdCandidates(signal.TargetPub)
+	defer p.releaseCandidates(signal.TargetPub)
 	err := p.pub.SetRemoteDescription(sdp)
 	var answer webrtc.SessionDescription
 	if err == nil {
@@ -375,8 +559,42 @@ func (p *participant) onPubOffer(ss *session, id string, sdp webrtc.SessionDescr
 		ss.sendError(id, signal.ErrBadMessage, "bad pub offer")
 		return
 	}
+	if restart {
+		p.log.Info("pub ICE restarted by the client")
+		p.s.met.iceRestarts.WithLabelValues(signal.TargetPub).Inc()
+	}
 	p.flushCandidates(signal.TargetPub, p.pub)
 	ss.send(signal.TypeAnswer, id, signal.SDP{Target: signal.TargetPub, SDP: answer})
+}
+
+// candidateUfrag is the ICE username fragment a trickled candidate names
+// (its usernameFragment, or the "ufrag" in its attribute line), if any.
+func candidateUfrag(c webrtc.ICECandidateInit) string {
+	if c.UsernameFragment != nil && *c.UsernameFragment != "" {
+		return *c.UsernameFragment
+	}
+	f := strings.Fields(c.Candidate)
+	for i := 0; i+1 < len(f); i++ {
+		if f[i] == "ufrag" {
+			return f[i+1]
+		}
+	}
+	return ""
+}
+
+// iceUfrag is the first ICE username fragment in an SDP (with BUNDLE, all
+// sections share it).
+func iceUfrag(sdp string) string {
+	const attr = "a=ice-ufrag:"
+	i := strings.Index(sdp, attr)
+	if i < 0 {
+		return ""
+	}
+	rest := sdp[i+len(attr):]
+	if j := strings.IndexAny(rest, "\r\n"); j >= 0 {
+		rest = rest[:j]
+	}
+	return rest
 }
 
 func (p *participant) onTrickle(m signal.Trickle) {
@@ -387,7 +605,11 @@ func (p *participant) onTrickle(m signal.Trickle) {
 	if pc == nil || m.Candidate == nil || m.Candidate.Candidate == "" {
 		return
 	}
-	if pc.RemoteDescription() == nil {
+	// Kept for the next remote description: none yet, or the candidate is
+	// of credentials that description will bring (a client that restarts
+	// ICE may trickle before its offer arrives).
+	rd := pc.RemoteDescription()
+	if ufrag := candidateUfrag(*m.Candidate); rd == nil || (ufrag != "" && ufrag != iceUfrag(rd.SDP)) {
 		if len(p.pendingCands[m.Target]) < maxPendingCandidates {
 			p.pendingCands[m.Target] = append(p.pendingCands[m.Target], *m.Candidate)
 		}
@@ -407,9 +629,12 @@ func (p *participant) flushCandidates(target string, pc *webrtc.PeerConnection) 
 	delete(p.pendingCands, target)
 }
 
-// requestKeyframes asks the publishers of every video track the participant
-// receives for a key frame.
-func (p *participant) requestKeyframes() {
+// holdDownTracks holds or releases the down-tracks of the "sub"
+// connection pc (see forward.DownTrack.SetHeld).
+func (p *participant) holdDownTracks(pc *webrtc.PeerConnection, held bool) {
+	if p.sub != pc {
+		return
+	}
 	p.s.mu.Lock()
 	downs := make([]*forward.DownTrack, 0, len(p.subs))
 	for _, sub := range p.subs {
@@ -417,6 +642,6 @@ func (p *participant) requestKeyframes() {
 	}
 	p.s.mu.Unlock()
 	for _, d := range downs {
-		d.RequestKeyframe()
+		d.SetHeld(held)
 	}
 }

@@ -63,7 +63,28 @@ type Params struct {
 	Registerer prometheus.Registerer
 	// Now is the clock for grants and the grace period; nil is time.Now.
 	Now func() time.Time
+	// NegotiationTimeout is how long the node waits for the answer to a
+	// "sub" offer before it gives up on the session (error, then the socket
+	// closes; the client resumes with fresh peer connections); 0 means
+	// DefaultNegotiationTimeout.
+	NegotiationTimeout time.Duration
+
+	// iceTimeouts, when set, replace pion's ICE disconnected, failed and
+	// keepalive intervals (tests).
+	iceTimeouts *iceTimeouts
+	// noiseHold, when set, replaces noiseHold (tests; see pionLogs).
+	noiseHold time.Duration
 }
+
+// iceTimeouts are pion's ICE intervals (SettingEngine.SetICETimeouts).
+type iceTimeouts struct{ disconnected, failed, keepalive time.Duration }
+
+// defaultICETimeouts: disconnected after 5 s without a packet, failed after
+// 15 s, a keepalive every 2 s.
+var defaultICETimeouts = iceTimeouts{5 * time.Second, 15 * time.Second, 2 * time.Second}
+
+// DefaultNegotiationTimeout bounds the wait for an answer to a "sub" offer.
+const DefaultNegotiationTimeout = 10 * time.Second
 
 // SFU is one media node's forwarding unit.
 type SFU struct {
@@ -95,6 +116,9 @@ type SFU struct {
 
 	bytesOut atomic.Int64
 	bitrate  atomic.Int64
+	// shuttingDown is set by Close: pion's complaints about closed things
+	// are debug lines from then on.
+	shuttingDown atomic.Bool
 }
 
 // New builds an SFU on the given sockets and starts its housekeeping.
@@ -116,15 +140,25 @@ func New(p Params) (*SFU, error) {
 	if p.GracePeriod <= 0 {
 		p.GracePeriod = DefaultGracePeriod
 	}
+	if p.NegotiationTimeout <= 0 {
+		p.NegotiationTimeout = DefaultNegotiationTimeout
+	}
+	if p.iceTimeouts == nil {
+		p.iceTimeouts = &defaultICETimeouts
+	}
+	if p.noiseHold <= 0 {
+		p.noiseHold = noiseHold
+	}
 	s := &SFU{
 		p:        p,
 		log:      p.Logger.With("node", p.NodeID),
 		now:      p.Now,
-		pionLogs: pionLogs{log: p.Logger.With("component", "pion")},
+		pionLogs: pionLogs{log: p.Logger.With("component", "pion"), hold: p.noiseHold},
 		rooms:    make(map[RoomID]*room),
 		sessions: make(map[*session]struct{}),
 		revoked:  make(map[string]time.Time),
 	}
+	s.pionLogs.node = &s.shuttingDown
 	var err error
 	if s.met, err = newMetrics(s, p.Registerer); err != nil {
 		return nil, fmt.Errorf("register metrics: %w", err)
@@ -276,6 +310,7 @@ func (s *SFU) Close() {
 		return
 	}
 	s.closed = true
+	s.shuttingDown.Store(true)
 	var ps []*participant
 	for _, r := range s.rooms {
 		for _, p := range r.participants {
@@ -322,6 +357,8 @@ func (s *SFU) housekeeping() {
 	defer speakers.Stop()
 	alloc := time.NewTicker(allocationInterval)
 	defer alloc.Stop()
+	quality := time.NewTicker(qualityInterval)
+	defer quality.Stop()
 	last := time.Now()
 	var lastBytes int64
 	for {
@@ -330,6 +367,8 @@ func (s *SFU) housekeeping() {
 			return
 		case <-speakers.C:
 			s.updateSpeakers()
+		case <-quality.C:
+			s.updateQuality()
 		case now := <-alloc.C:
 			elapsed := now.Sub(last)
 			last = now

@@ -2,7 +2,6 @@ package sfu
 
 import (
 	"fmt"
-	"time"
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
@@ -98,18 +97,21 @@ func registerCodecs(m *webrtc.MediaEngine) error {
 // newPeerConnection builds one peer connection with its own media engine,
 // setting engine and interceptor registry; only the ICE muxes are shared.
 // For "sub" it also returns the send-side bandwidth estimator (GCC over
-// transport-wide CC feedback).
-func (s *SFU) newPeerConnection(role pcRole) (*webrtc.PeerConnection, cc.BandwidthEstimator, error) {
+// transport-wide CC feedback). On "pub" the receiver reports the node sends
+// go to link. Its pion objects log through noise (see pionLogs).
+func (s *SFU) newPeerConnection(role pcRole, link *linkStats, noise *peerNoise) (*webrtc.PeerConnection, cc.BandwidthEstimator, error) {
 	m := &webrtc.MediaEngine{}
 	if err := registerCodecs(m); err != nil {
 		return nil, nil, err
 	}
 	ir := &interceptor.Registry{}
-	lf := s.pionLogs
+	lf := s.pionLogs.forPeer(noise)
 	var bwe chan cc.BandwidthEstimator
 
 	switch role {
 	case rolePub:
+		// Before the report interceptor, which writes through it.
+		ir.Add(&reportTap{link: link})
 		if err := m.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: AudioLevelURI}, webrtc.RTPCodecTypeAudio); err != nil {
 			return nil, nil, err
 		}
@@ -126,13 +128,15 @@ func (s *SFU) newPeerConnection(role pcRole) (*webrtc.PeerConnection, cc.Bandwid
 		}
 	case roleSub:
 		bwe = make(chan cc.BandwidthEstimator, 1)
+		pacer := newStreamPacer()
 		ccf, err := cc.NewInterceptor(func() (cc.BandwidthEstimator, error) {
 			return gcc.NewSendSideBWE(
 				gcc.SendSideBWEInitialBitrate(bweInitial),
 				gcc.SendSideBWEMinBitrate(bweMin),
 				gcc.SendSideBWEMaxBitrate(bweMax),
-				// Forward at once: the down-track writers are the pacing.
-				gcc.SendSideBWEPacer(gcc.NewNoOpPacer()),
+				// Forward at once (the down-track writers are the pacing),
+				// retransmissions included.
+				gcc.SendSideBWEPacer(pacer),
 				gcc.WithLoggerFactory(lf),
 			)
 		})
@@ -146,6 +150,7 @@ func (s *SFU) newPeerConnection(role pcRole) (*webrtc.PeerConnection, cc.Bandwid
 			}
 		})
 		ir.Add(ccf)
+		ir.Add(&rtxStreams{pacer: pacer})
 		if err := webrtc.ConfigureTWCCHeaderExtensionSender(m, ir); err != nil {
 			return nil, nil, err
 		}
@@ -175,7 +180,8 @@ func (s *SFU) newPeerConnection(role pcRole) (*webrtc.PeerConnection, cc.Bandwid
 	}
 	se.SetNetworkTypes(networks)
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
-	se.SetICETimeouts(5*time.Second, 15*time.Second, 2*time.Second)
+	it := s.p.iceTimeouts
+	se.SetICETimeouts(it.disconnected, it.failed, it.keepalive)
 	se.SetIncludeLoopbackCandidate(s.loopback)
 	if len(s.p.PublicIPs) > 0 {
 		if err := se.SetICEAddressRewriteRules(webrtc.ICEAddressRewriteRule{

@@ -27,6 +27,9 @@ type DownTrackParams struct {
 	// Codec is the publisher's codec; Bind picks the matching negotiated one.
 	Codec   webrtc.RTPCodecCapability
 	Metrics *Metrics
+	// Held starts the down-track held (see SetHeld): the subscriber's
+	// transport is not up yet.
+	Held bool
 }
 
 type binding struct {
@@ -53,6 +56,7 @@ type DownTrack struct {
 	target  atomic.Int32 // layer wanted, -1 none
 	maxQ    atomic.Int32 // highest layer the subscriber asked for
 	paused  atomic.Bool
+	held    atomic.Bool // the subscriber's transport cannot carry packets
 	resync  atomic.Bool // wait for a key frame before forwarding again
 
 	// Owned by the writer goroutine.
@@ -77,6 +81,7 @@ func NewDownTrack(p DownTrackParams) *DownTrack {
 	}
 	d.current.Store(-1)
 	d.maxQ.Store(MaxLayers - 1)
+	d.held.Store(p.Held)
 	if d.kind == Audio {
 		d.target.Store(0)
 	} else {
@@ -123,7 +128,7 @@ func (d *DownTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameter
 	}
 	d.bind.Store(&binding{writer: ctx.WriteStream(), ssrc: uint32(ctx.SSRC()), pt: uint8(chosen.PayloadType)})
 	d.resync.Store(true)
-	if t := d.target.Load(); t >= 0 {
+	if t := d.target.Load(); t >= 0 && !d.held.Load() {
 		d.recv.RequestKeyframe(int(t))
 	}
 	return *chosen, nil
@@ -158,6 +163,20 @@ func (d *DownTrack) SetPaused(paused bool) {
 	}
 }
 
+// SetHeld stops forwarding while the subscriber's transport cannot carry
+// packets (before it is connected, while ICE is lost): what would be
+// written then is lost, and a video would go on without the key frame it
+// needs. Released, a video waits for a key frame, which it requests.
+func (d *DownTrack) SetHeld(held bool) {
+	if d.held.Swap(held) == held || held {
+		return
+	}
+	d.resync.Store(true)
+	if t := d.target.Load(); t >= 0 {
+		d.recv.RequestKeyframe(int(t))
+	}
+}
+
 // Paused reports whether the subscriber paused the track.
 func (d *DownTrack) Paused() bool { return d.paused.Load() }
 
@@ -176,12 +195,12 @@ func (d *DownTrack) CurrentLayer() int { return int(d.current.Load()) }
 func (d *DownTrack) TargetLayer() int { return int(d.target.Load()) }
 
 // SetTargetLayer makes the down-track switch to layer at its next key frame
-// (requesting one).
+// (requesting one, unless held).
 func (d *DownTrack) SetTargetLayer(layer int) {
 	if d.kind != Video || layer < 0 || layer >= MaxLayers {
 		return
 	}
-	if d.target.Swap(int32(layer)) != int32(layer) || d.current.Load() != int32(layer) {
+	if (d.target.Swap(int32(layer)) != int32(layer) || d.current.Load() != int32(layer)) && !d.held.Load() {
 		d.recv.RequestKeyframe(layer)
 	}
 }
@@ -239,7 +258,7 @@ func (d *DownTrack) RequestKeyframe() {
 // wants runs on the receiver's reader: does this down-track take a packet
 // of layer?
 func (d *DownTrack) wants(layer int8) bool {
-	if d.paused.Load() {
+	if d.paused.Load() || d.held.Load() {
 		return false
 	}
 	l := int32(layer)
@@ -278,7 +297,7 @@ func (d *DownTrack) run() {
 
 func (d *DownTrack) forward(p *Packet) {
 	b := d.bind.Load()
-	if b == nil || d.paused.Load() {
+	if b == nil || d.paused.Load() || d.held.Load() {
 		return
 	}
 	layer := int32(p.Layer)

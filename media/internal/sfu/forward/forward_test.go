@@ -301,3 +301,38 @@ func benchName(n int) string {
 		return "subscribers=100"
 	}
 }
+
+// TestDownTrackHeld: a held down-track forwards nothing and asks for no key
+// frame; released, it asks for one and starts with it.
+func TestDownTrackHeld(t *testing.T) {
+	var plis atomic.Int32
+	r := NewReceiver(ReceiverParams{Kind: Video, Codec: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, RequestKeyframe: func(uint32) { plis.Add(1) }})
+	src := &memSource{ch: make(chan []byte)}
+	r.Start(0, 100, src)
+	d := NewDownTrack(DownTrackParams{TrackID: "t", StreamID: "p", Receiver: r, Codec: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, Held: true})
+	w := &captureWriter{}
+	d.SetTargetLayer(0)
+	_, err := d.Bind(fakeBindCtx{w: w})
+	require.NoError(t, err)
+	r.AddDownTrack(d)
+
+	src.ch <- vp8Packet(0, 10, 30000, true) // held: not written
+	src.ch <- vp8Packet(0, 11, 33000, false)
+	time.Sleep(20 * time.Millisecond)
+	require.Zero(t, w.n.Load())
+	require.Zero(t, plis.Load(), "no key frame request while held")
+
+	d.SetHeld(false)
+	require.Equal(t, int32(1), plis.Load(), "released: a key frame request")
+	src.ch <- vp8Packet(0, 12, 36000, false) // not a key frame: still waiting
+	src.ch <- vp8Packet(0, 13, 39000, true)
+	src.ch <- vp8Packet(0, 14, 42000, false)
+	require.Eventually(t, func() bool { return w.n.Load() == 2 }, 2*time.Second, time.Millisecond)
+	got := w.snapshot()
+	require.Equal(t, byte(0x00), got[0].Payload[1], "starts with the key frame")
+
+	r.Close()
+	close(src.ch)
+	r.Wait()
+	d.Close()
+}
