@@ -6,6 +6,7 @@
 //	backend audit verify          check the audit trail's hash chain (exit 0/1/2)
 //	backend admin create --email E create an administrator, print a setup link
 //	backend keys rotate [--batch N] re-seal health data with HCW_DATA_KEY (exit 0/1/2)
+//	backend openapi               print the OpenAPI document (no database or secret needed)
 //	backend version               print the build identity
 package main
 
@@ -36,10 +37,12 @@ func main() {
 		os.Exit(adminCmd(args))
 	case "keys":
 		os.Exit(keysCmd(args))
+	case "openapi":
+		err = openapiCmd(os.Stdout)
 	case "version":
 		fmt.Printf("%s %s (%s)\n", version.Name, version.Version, version.Commit)
 	default:
-		err = fmt.Errorf("unknown command %q (want serve, healthcheck, secrets init, audit verify, admin create, keys rotate, version)", cmd)
+		err = fmt.Errorf("unknown command %q (want serve, healthcheck, secrets init, audit verify, admin create, keys rotate, openapi, version)", cmd)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

@@ -138,9 +138,33 @@ func serve() error {
 }
 
 // apiHandler builds the services on the database, the handler with every
-// route, and the services' periodic clean-ups.
+// route, and the services' periodic clean-ups, and starts the services'
+// workers.
 func apiHandler(ctx context.Context, cfg *config.Options, base httpapi.Params, pool *pgxpool.Pool, keyring *sealed.Keyring,
 	sender mail.Sender, hub *realtime.Hub, metrics *httpapi.Metrics, logger *slog.Logger) (http.Handler, []housekeeping.Task, error) {
+	api, err := buildAPI(ctx, cfg, base, pool, keyring, sender, hub, metrics, logger)
+	if err != nil {
+		return nil, nil, err
+	}
+	api.start(ctx)
+	return api.handler, api.chores, nil
+}
+
+// builtAPI is the API with every route mounted, before any worker runs.
+type builtAPI struct {
+	handler http.Handler
+	router  *httpapi.Router
+	chores  []housekeeping.Task
+	// start runs the workers: the event listener, presence heartbeat,
+	// media control and call timers, until ctx ends.
+	start func(ctx context.Context)
+}
+
+// buildAPI builds the services and mounts every route. It connects to
+// nothing and starts nothing, so `backend openapi` can build the same
+// router without a database.
+func buildAPI(ctx context.Context, cfg *config.Options, base httpapi.Params, pool *pgxpool.Pool, keyring *sealed.Keyring,
+	sender mail.Sender, hub *realtime.Hub, metrics *httpapi.Metrics, logger *slog.Logger) (*builtAPI, error) {
 	auditStore := audit.NewStore(pool)
 	accounts := account.NewStore(account.Params{Pool: pool, Keys: keyring, Audit: auditStore})
 	nodes := medianode.New(medianode.Params{Pool: pool, Secret: cfg.Media.NodeSecret, MediaHost: cfg.Media.Host, Logger: logger})
@@ -162,11 +186,12 @@ func apiHandler(ctx context.Context, cfg *config.Options, base httpapi.Params, p
 		},
 	})
 	if err != nil {
-		return nil, nil, fmt.Errorf("sign-in: %w", err)
+		return nil, fmt.Errorf("sign-in: %w", err)
 	}
 	consultations = consultation.New(consultation.Params{
 		Pool: pool, Keys: keyring, Audit: auditStore, Mail: sender, Logger: logger,
 		PatientHost: cfg.PatientHost, InviteTTL: cfg.InviteTTL, InviteEarly: cfg.InviteEarly,
+		InterpreterRequestTTL: cfg.InterpreterRequestTTL,
 		Media: consultation.MediaParams{Nodes: nodes, GrantKey: cfg.Media.GrantKey, GrantTTL: cfg.Media.GrantTTL,
 			TURNSecret: cfg.Media.TURNSecret, TURNURLs: cfg.Media.TURNURLs, TURNTTL: cfg.Media.TURNCredentialTTL,
 			RingTimeout: cfg.Media.RingTimeout, MaxDuration: cfg.Media.MaxDuration},
@@ -196,21 +221,26 @@ func apiHandler(ctx context.Context, cfg *config.Options, base httpapi.Params, p
 		},
 		Messages: consultationAPI.SocketMessages(),
 	})
-	startEvents(ctx, pool, hub, replica, logger)
-	go consultations.RunPresenceHeartbeat(ctx, replica)
-	// Calls: control commands for media nodes, and the ring and duration
-	// limits, both kept in the database so a restart loses neither.
-	go nodes.RunControl(ctx)
-	go consultations.RunCallTimeouts(ctx, consultation.DefaultCallSweep)
-	h, _ := httpapi.NewHandler(p)
+	h, rt := httpapi.NewHandler(p)
 	chores := []housekeeping.Task{
 		{Name: "expired staff sessions", Run: signIn.PurgeExpired},
 		{Name: "stale media nodes", Run: nodes.Purge},
+		{Name: "expired feedback tokens", Run: consultations.PurgeFeedbackTokens},
 		{Name: "audit retention", Run: func(ctx context.Context) (int64, error) {
 			return auditStore.Purge(ctx, time.Now().AddDate(0, 0, -cfg.AuditRetentionDays))
 		}},
 	}
-	return h, chores, nil
+	start := func(ctx context.Context) {
+		startEvents(ctx, pool, hub, replica, logger)
+		go consultations.RunPresenceHeartbeat(ctx, replica)
+		// Calls: control commands for media nodes, and the ring and
+		// duration limits, both kept in the database so a restart loses
+		// neither.
+		go nodes.RunControl(ctx)
+		go consultations.RunCallTimeouts(ctx, consultation.DefaultCallSweep)
+		go consultations.RunInterpreterRequestExpiry(ctx, consultation.DefaultInterpreterSweep)
+	}
+	return &builtAPI{handler: h, router: rt, chores: chores, start: start}, nil
 }
 
 // newReplicaID names this process in presence rows and its listening

@@ -20,8 +20,12 @@ import (
 // appliance's own machine does: *.localhost goes to 127.0.0.1 on the URL's
 // port, and TLS trusts only the edge's internal CA root.
 type edge struct {
-	port  string
-	roots *x509.CertPool
+	port string
+	// connect, when set, is the address every connection goes to instead
+	// of 127.0.0.1 on the URL's port (the edge container's own address,
+	// past Docker's userland proxy); names, SNI and origins stay the URL's.
+	connect string
+	roots   *x509.CertPool
 	// api carries the REST calls (HTTP/2, kept alive, like one browser
 	// talking to the edge).
 	api *http.Client
@@ -74,6 +78,9 @@ func (e *edge) dial(ctx context.Context, network, addr string) (net.Conn, error)
 		return nil, fmt.Errorf("refusing to dial %s: only *.localhost (the appliance on this machine)", addr)
 	}
 	var d net.Dialer
+	if e.connect != "" {
+		return d.DialContext(ctx, network, e.connect)
+	}
 	return d.DialContext(ctx, network, net.JoinHostPort("127.0.0.1", e.port))
 }
 

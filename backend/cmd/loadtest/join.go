@@ -27,9 +27,9 @@ type runner struct {
 
 // prepare creates the queues and the n invites one step needs, before its
 // timed phase, and returns the invites' tokens. Queues are fresh and hold
-// at most perQueue waiting patients each: every redemption re-announces the
-// position of everyone waiting in its queue, so the queue length is a
-// parameter of the figure, not noise.
+// at most perQueue waiting patients each: every redemption reads the
+// places of its queue, so the queue length is a parameter of the figure,
+// not noise.
 func (r *runner) prepare(ctx context.Context, label string, n int) ([]string, error) {
 	queues := make([]string, (n+r.perQueue-1)/r.perQueue)
 	for i := range queues {

@@ -3,6 +3,11 @@
 // GET /participant/me, at fixed arrival rates. It prints figures; it never
 // passes or fails on them (docs/benchmarks.md, "Join path").
 //
+// The same join path without the edge and TLS, with a CPU profile and
+// what the database sessions wait for, and the chat of one consultation,
+// run in process: TestLoadJoinPath and TestLoadChat in
+// internal/consultationapi (load_test.go).
+//
 //	loadtest setup -ca root.crt -setup-link 'https://admin.localhost/setup#...' -email admin@bench.example
 //	loadtest run -ca root.crt -key hcw_... -rates 50,100,200 -duration 20s -rounds 4
 package main
@@ -76,12 +81,13 @@ func runCommand(ctx context.Context, args []string) error {
 	rates := fs.String("rates", "50,100,200", "joins per second, one step each, in this order every round")
 	duration := fs.Duration("duration", 20*time.Second, "timed phase of each step")
 	rounds := fs.Int("rounds", 1, "rounds of all the rates; report the first as warm-up")
-	perQueue := fs.Int("per-queue", 10, "waiting patients per fresh queue (each redemption re-announces its queue's positions)")
+	perQueue := fs.Int("per-queue", 10, "waiting patients per fresh queue (each redemption reads its queue's places)")
 	workers := fs.Int("prep-workers", 8, "concurrent invite creations before each timed phase (not measured)")
 	hold := fs.Bool("hold", true, "keep each patient's socket open until the step ends, as a waiting patient does")
 	timeout := fs.Duration("timeout", 10*time.Second, "one join's deadline; past it the join is an error")
 	resume := fs.Bool("tls-resume", false, "resume TLS sessions for the sockets' connections (a browser would; off: a full handshake each)")
 	pause := fs.Duration("pause", 2*time.Second, "rest between steps")
+	connect := fs.String("connect", "", "host:port to connect to instead of 127.0.0.1 on the URL's port, e.g. the edge container's address and 443 to bypass Docker's userland proxy")
 	fs.Parse(args)
 	if *ca == "" || !strings.HasPrefix(*key, "hcw_") {
 		return fmt.Errorf("run: -ca and -key (hcw_...) are required")
@@ -101,6 +107,7 @@ func runCommand(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	e.connect = *connect
 	u, _ := url.Parse(*base)
 	r := &runner{e: e, adminHost: *adminHost, patientHost: u.Hostname(), key: *key, perQueue: *perQueue,
 		prepWorkers: *workers, hold: *hold, timeout: *timeout}

@@ -88,41 +88,68 @@ func (s *Store) Append(ctx context.Context, e Event) error {
 	return nil
 }
 
-// AppendTx is Append inside the caller's transaction, so the event commits
-// or rolls back with the change it records. It holds the chain's lock until
-// tx ends, serialising every other append: keep such transactions short.
-func (s *Store) AppendTx(ctx context.Context, tx pgx.Tx, e Event) error {
-	e, err := normalize(e, s.now())
-	if err != nil {
-		return err
+// AppendTx is Append inside the caller's transaction, for one event or
+// several (chained in the order given), so they commit or roll back with
+// the change they record. It holds the chain's lock until tx ends,
+// serialising every other append: call it last, just before the commit,
+// with all of the transaction's events at once, so the lock is held for
+// two round trips and the commit rather than for the whole transaction.
+// Nothing is written when any event is invalid.
+func (s *Store) AppendTx(ctx context.Context, tx pgx.Tx, events ...Event) error {
+	now := s.now()
+	norm := make([]Event, 0, len(events))
+	for _, e := range events {
+		e, err := normalize(e, now)
+		if err != nil {
+			return err
+		}
+		norm = append(norm, e)
 	}
-	if err := appendNormalized(ctx, tx, e); err != nil {
+	if len(norm) == 0 {
+		return nil
+	}
+	if err := appendNormalized(ctx, tx, norm...); err != nil {
 		return fmt.Errorf("append audit event: %w", err)
 	}
 	return nil
 }
 
-// appendNormalized chains e to the head under the advisory lock. Under READ
-// COMMITTED each statement takes a fresh snapshot, so the head read after
-// the lock is granted includes the row of whoever held it before; the
-// primary key on seq is the backstop if anyone inserts without the lock.
-func appendNormalized(ctx context.Context, tx pgx.Tx, e Event) error {
-	if _, err := tx.Exec(ctx, sqlLock, appendLockKey); err != nil {
+// appendNormalized chains events to the head under the advisory lock, in
+// two round trips: the lock and the head read, then the inserts. Under
+// READ COMMITTED each statement takes a fresh snapshot when it starts, and
+// the statements of a batch start one after the other, so the head read
+// that follows the granted lock includes the rows of whoever held it
+// before; the primary key on seq is the backstop if anyone inserts without
+// the lock.
+func appendNormalized(ctx context.Context, tx pgx.Tx, events ...Event) error {
+	lock := &pgx.Batch{}
+	lock.Queue(sqlLock, appendLockKey)
+	lock.Queue(sqlHead)
+	br := tx.SendBatch(ctx, lock)
+	if _, err := br.Exec(); err != nil {
+		_ = br.Close()
 		return fmt.Errorf("lock chain: %w", err)
 	}
-	seq, prev, err := link(ctx, tx, sqlHead)
+	seq, prev, err := scanLink(br.QueryRow())
+	if cerr := br.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("read chain head: %w", cerr)
+	}
 	if err != nil {
 		return err
 	}
-	seq++
-	hash := chainHash(seq, e, prev)
-	var ip any // untyped nil: NULL
-	if e.ClientIP.IsValid() {
-		ip = e.ClientIP
+	inserts := &pgx.Batch{}
+	for _, e := range events {
+		seq++
+		hash := chainHash(seq, e, prev)
+		var ip any // untyped nil: NULL
+		if e.ClientIP.IsValid() {
+			ip = e.ClientIP
+		}
+		inserts.Queue(sqlInsert, seq, e.At, e.ActorType, e.ActorID, e.Action,
+			e.ObjectType, e.ObjectID, e.ConsultationID, ip, e.Outcome, prev, hash)
+		prev = hash
 	}
-	_, err = tx.Exec(ctx, sqlInsert, seq, e.At, e.ActorType, e.ActorID, e.Action,
-		e.ObjectType, e.ObjectID, e.ConsultationID, ip, e.Outcome, prev, hash)
-	if err != nil {
+	if err := tx.SendBatch(ctx, inserts).Close(); err != nil {
 		return fmt.Errorf("insert: %w", err)
 	}
 	return nil
@@ -131,9 +158,13 @@ func appendNormalized(ctx context.Context, tx pgx.Tx, e Event) error {
 // link reads a (seq, hash) pair with query; an empty result is the genesis
 // link (0, 32 zero bytes).
 func link(ctx context.Context, q pgx.Tx, query string) (int64, []byte, error) {
+	return scanLink(q.QueryRow(ctx, query))
+}
+
+func scanLink(row pgx.Row) (int64, []byte, error) {
 	var seq int64
 	var hash []byte
-	err := q.QueryRow(ctx, query).Scan(&seq, &hash)
+	err := row.Scan(&seq, &hash)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 		return 0, make([]byte, hashSize), nil

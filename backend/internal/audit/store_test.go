@@ -349,3 +349,48 @@ func TestInvalidEventsRefused(t *testing.T) {
 	assert.Zero(t, n)
 	require.NoError(t, s.Append(t.Context(), ok), "the unedited event is valid")
 }
+
+// TestAppendTxSeveral: events appended together in one transaction take
+// consecutive places in the chain, in order, while other writers append
+// concurrently; an invalid one among them stores none.
+func TestAppendTxSeveral(t *testing.T) {
+	s, pool := newStore(t)
+	const writers, each = 6, 20
+	var wg sync.WaitGroup
+	errs := make(chan error, writers*each)
+	for w := range writers {
+		wg.Go(func() {
+			for i := range each {
+				err := pgx.BeginFunc(context.Background(), pool, func(tx pgx.Tx) error {
+					if w%2 == 0 {
+						return s.AppendTx(context.Background(), tx, event(i))
+					}
+					first, second := event(i), event(i)
+					first.ObjectID, second.ObjectID = "first", "second"
+					return s.AppendTx(context.Background(), tx, first, second)
+				})
+				if err != nil {
+					errs <- err
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
+	}
+	rows := int64(writers/2*each + writers/2*each*2)
+	assert.Equal(t, audit.Result{Intact: true, Rows: rows}, verify(t, s))
+	var pairs int
+	require.NoError(t, pool.QueryRow(t.Context(), `
+		SELECT count(*) FROM audit_events a JOIN audit_events b ON b.seq = a.seq + 1
+		WHERE a.object_id = 'first' AND b.object_id = 'second'`).Scan(&pairs))
+	assert.Equal(t, writers/2*each, pairs, "a transaction's events are consecutive")
+
+	bad := event(0)
+	bad.Outcome = "ok"
+	err := pgx.BeginFunc(t.Context(), pool, func(tx pgx.Tx) error { return s.AppendTx(t.Context(), tx, event(1), bad) })
+	require.ErrorIs(t, err, audit.ErrInvalidEvent)
+	assert.Equal(t, audit.Result{Intact: true, Rows: rows}, verify(t, s))
+}

@@ -74,6 +74,13 @@ const (
 	PermCallsManage Permission = "calls.manage"
 	// Media nodes: list the media node pool and its health.
 	PermMediaNodesRead Permission = "media_nodes.read"
+	// Interpreter organisations: create, change, delete them and read
+	// their members' addresses.
+	PermInterpreterOrganisationsManage Permission = "interpreter_organisations.manage"
+	// Interpreter organisations: list their names and languages, to
+	// request an interpreter (doctors; object check on the consultation
+	// in the service, as for adding participants).
+	PermInterpreterOrganisationsRead Permission = "interpreter_organisations.read"
 )
 
 // policy grants permissions to roles. Deny by default: a permission or role
@@ -96,6 +103,9 @@ var policy = map[Permission][]Role{
 	PermCallsJoin:      {RoleDoctor, RolePatient, RoleGuest, RoleInterpreter, RoleExpert},
 	PermCallsManage:    {RoleDoctor},
 	PermMediaNodesRead: {RoleAdmin},
+
+	PermInterpreterOrganisationsManage: {RoleAdmin},
+	PermInterpreterOrganisationsRead:   {RoleAdmin, RoleDoctor},
 }
 
 // ErrForbidden is the refusal of an authenticated caller.
@@ -168,6 +178,22 @@ func CanInviteToQueue(p Principal, queueID string) bool {
 // their own consultation and nothing else. Staff rules are elsewhere.
 func InConsultation(p Principal, consultationID string) bool {
 	return p.Kind == "participant" && p.ConsultationID != "" && p.ConsultationID == consultationID
+}
+
+// CanReceiveEvent is CanReceive for an event of type eventType: chat
+// events ("chat.*") go only to those who may read the chat, the
+// consultation's participants and staff allowed PermConsultationsManage
+// (doctors). Nurses see waiting lists and consultations
+// (PermConsultationsRead) but not their chat, so they do not hear of its
+// messages either.
+func CanReceiveEvent(p Principal, eventType, topic string) bool {
+	if !CanReceive(p, topic) {
+		return false
+	}
+	if strings.HasPrefix(eventType, "chat.") && p.Kind != "participant" {
+		return Allowed(p.Role, PermConsultationsManage)
+	}
+	return true
 }
 
 // CanReceive is the object-level rule for real-time events, checked for

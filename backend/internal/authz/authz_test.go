@@ -22,6 +22,9 @@ var expected = map[Permission]map[Role]bool{
 	PermCallsJoin:      {RoleDoctor: true, RolePatient: true, RoleGuest: true, RoleInterpreter: true, RoleExpert: true},
 	PermCallsManage:    {RoleDoctor: true},
 	PermMediaNodesRead: {RoleAdmin: true},
+
+	PermInterpreterOrganisationsManage: {RoleAdmin: true},
+	PermInterpreterOrganisationsRead:   {RoleAdmin: true, RoleDoctor: true},
 }
 
 func TestPolicyMatrix(t *testing.T) {
@@ -130,6 +133,35 @@ func TestCanReceive(t *testing.T) {
 	} {
 		if got := CanReceive(tc.p, tc.topic); got != tc.want {
 			t.Errorf("%s: CanReceive = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
+
+// TestCanReceiveEvent: chat events go to those who may read the chat
+// (participants, doctors), not to nurses who see the queue; other events
+// follow CanReceive.
+func TestCanReceiveEvent(t *testing.T) {
+	doctor := Principal{Kind: "user", ID: "d", UserID: "d", Role: RoleDoctor, QueueIDs: []string{"q1"}}
+	nurse := Principal{Kind: "user", ID: "n", UserID: "n", Role: RoleNurse, QueueIDs: []string{"q1"}}
+	guest := Principal{Kind: "participant", ID: "g", Role: RoleGuest, ConsultationID: "c1"}
+	for _, tc := range []struct {
+		name       string
+		p          Principal
+		typ, topic string
+		want       bool
+	}{
+		{"doctor chat", doctor, "chat.message", "queue:q1", true},
+		{"doctor read receipt", doctor, "chat.read", "queue:q1", true},
+		{"nurse chat", nurse, "chat.message", "queue:q1", false},
+		{"nurse read receipt", nurse, "chat.read", "queue:q1", false},
+		{"nurse queue change", nurse, "queue.changed", "queue:q1", true},
+		{"nurse presence", nurse, "participant.presence", "queue:q1", true},
+		{"guest chat", guest, "chat.message", "consultation:c1", true},
+		{"guest other chat", guest, "chat.message", "consultation:c2", false},
+		{"doctor other queue", doctor, "chat.message", "queue:q2", false},
+	} {
+		if got := CanReceiveEvent(tc.p, tc.typ, tc.topic); got != tc.want {
+			t.Errorf("%s: CanReceiveEvent = %v, want %v", tc.name, got, tc.want)
 		}
 	}
 }

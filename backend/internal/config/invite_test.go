@@ -32,3 +32,19 @@ func TestInviteTimes(t *testing.T) {
 		assert.Contains(t, err.Error(), "HCW_INVITE_")
 	}
 }
+
+func TestInterpreterRequestTTL(t *testing.T) {
+	o, err := config.Parse(env(nil))
+	require.NoError(t, err)
+	assert.Equal(t, 48*time.Hour, o.InterpreterRequestTTL)
+
+	o, err = config.Parse(env(map[string]string{"HCW_INTERPRETER_REQUEST_TTL": "6h"}))
+	require.NoError(t, err)
+	assert.Equal(t, 6*time.Hour, o.InterpreterRequestTTL)
+
+	for _, bad := range []string{"soon", "0s", "-1h"} {
+		_, err := config.Parse(env(map[string]string{"HCW_INTERPRETER_REQUEST_TTL": bad}))
+		require.Error(t, err, bad)
+		assert.Contains(t, err.Error(), "HCW_INTERPRETER_REQUEST_TTL")
+	}
+}

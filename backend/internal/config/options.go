@@ -49,6 +49,7 @@ const (
 	EnvInviteTTL             = "HCW_INVITE_TTL"
 	EnvNurseSelfRegistration = "HCW_NURSE_SELF_REGISTRATION"
 	EnvInviteEarly           = "HCW_INVITE_EARLY"
+	EnvInterpreterRequestTTL = "HCW_INTERPRETER_REQUEST_TTL"
 )
 
 // Defaults for the variables that have a fixed one.
@@ -69,6 +70,8 @@ const (
 	DefaultSessionLifetime  = 12 * time.Hour
 	DefaultInviteTTL        = 24 * time.Hour
 	DefaultInviteEarly      = 10 * time.Minute
+	// DefaultInterpreterRequestTTL: 48 h for an interpreter to accept.
+	DefaultInterpreterRequestTTL = 48 * time.Hour
 )
 
 // HCW_AUDIT_RETENTION_DAYS: how long audit rows are kept, independently of
@@ -134,6 +137,10 @@ type Options struct {
 	// after creation when unscheduled); InviteEarly is how long before the
 	// scheduled time it opens.
 	InviteTTL, InviteEarly time.Duration
+
+	// InterpreterRequestTTL is how long a request for an interpreter waits
+	// for a member of the organisation to accept.
+	InterpreterRequestTTL time.Duration
 
 	// MetricsListen is the internal address of the Prometheus metrics
 	// server; "off" disables it. Never published through the edge.
@@ -353,6 +360,9 @@ func Parse(lookup LookupFunc) (*Options, error) {
 	}
 	if o.InviteEarly >= o.InviteTTL {
 		return nil, invalidf("%s (%s) must be shorter than %s (%s)", EnvInviteEarly, o.InviteEarly, EnvInviteTTL, o.InviteTTL)
+	}
+	if o.InterpreterRequestTTL, err = p.positiveDuration(EnvInterpreterRequestTTL, DefaultInterpreterRequestTTL); err != nil {
+		return nil, err
 	}
 	if o.MetricsListen = p.get(EnvMetricsListen); o.MetricsListen == "" {
 		o.MetricsListen = DefaultMetricsListen

@@ -94,7 +94,9 @@ SELECT id::text, queue_id::text, doctor_id::text, status, last_seq FROM consulta
 	sqlMessageByKey = `
 SELECT id::text, seq, created_at FROM messages
 WHERE consultation_id = $1 AND coalesce(sender_participant_id, sender_user_id) = $2 AND client_key = $3`
-	sqlNextSeq       = `UPDATE consultations SET last_seq = last_seq + 1 WHERE id = $1 RETURNING last_seq`
+	// sqlSetSeq takes the number the sender's lock reserved: last_seq as
+	// read under the lock, plus one.
+	sqlSetSeq        = `UPDATE consultations SET last_seq = $2 WHERE id = $1`
 	sqlInsertMessage = `
 INSERT INTO messages (consultation_id, seq, id, sender_participant_id, sender_user_id, client_key, body_sealed, created_at)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`
@@ -206,39 +208,67 @@ func (s *Service) denyChat(ctx context.Context, a Actor, action, consultationID 
 // consultation closed, so a lost ack can be recovered). A new message to a
 // closed consultation is ErrConsultationClosed; one p may not send to is
 // ErrNotFound (audited).
+//
+// Senders of one consultation queue on its row's lock, so the lock is held
+// for as few round trips as possible: the lock and the key lookup go in
+// one batch (the lookup starts once the lock is granted, with a fresh
+// snapshot, so it sees a message that the previous holder committed under
+// the same key), then the number, the row and the event in another, then
+// the commit.
 func (s *Service) SendMessage(ctx context.Context, p authz.Principal, a Actor, consultationID, key, text string) (Ack, error) {
 	if err := ValidateMessage(key, text); err != nil {
 		return Ack{}, err
 	}
+	if !isUUID(consultationID) {
+		return Ack{}, s.denyChat(ctx, a, "chat.send", consultationID)
+	}
+	partID, userID, _, senderID := sender(p)
 	var ack Ack
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		r, err := s.memberChatRow(ctx, tx, sqlChatLock, p, consultationID)
-		if err != nil {
+		var r chatRow
+		var found bool
+		ack = Ack{Key: key}
+		b := &pgx.Batch{}
+		b.Queue(sqlChatLock, consultationID).QueryRow(func(row pgx.Row) error {
+			return row.Scan(&r.ID, &r.QueueID, &r.DoctorID, &r.Status, &r.LastSeq)
+		})
+		b.Queue(sqlMessageByKey, consultationID, senderID, key).QueryRow(func(row pgx.Row) error {
+			err := row.Scan(&ack.ID, &ack.Seq, &ack.CreatedAt)
+			found = err == nil
+			if errors.Is(err, pgx.ErrNoRows) {
+				return nil
+			}
+			return err
+		})
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
+			if errors.Is(err, pgx.ErrNoRows) {
+				return errNotChatMember
+			}
 			return err
 		}
-		partID, userID, _, senderID := sender(p)
-		ack = Ack{Key: key}
-		err = tx.QueryRow(ctx, sqlMessageByKey, r.ID, senderID, key).Scan(&ack.ID, &ack.Seq, &ack.CreatedAt)
-		if err == nil {
+		if !chatMember(p, r) {
+			return errNotChatMember
+		}
+		if found {
 			ack.Duplicate = true
 			return nil
-		}
-		if !errors.Is(err, pgx.ErrNoRows) {
-			return err
 		}
 		if Status(r.Status) == StatusClosed {
 			return ErrConsultationClosed
 		}
-		if err := tx.QueryRow(ctx, sqlNextSeq, r.ID).Scan(&ack.Seq); err != nil {
+		ack.Seq, ack.ID, ack.CreatedAt = r.LastSeq+1, newUUID(), s.now()
+		ev, err := events.New(EventChatMessage, map[string]any{"consultation_id": r.ID, "seq": ack.Seq}, topics(r.consultationRow())...)
+		if err != nil {
 			return err
 		}
-		ack.ID, ack.CreatedAt = newUUID(), s.now()
-		if _, err := tx.Exec(ctx, sqlInsertMessage, r.ID, ack.Seq, ack.ID, partID, userID, key,
-			s.seal("messages", "body", ack.ID, []byte(text)), ack.CreatedAt); err != nil {
+		b = &pgx.Batch{}
+		b.Queue(sqlSetSeq, r.ID, ack.Seq)
+		b.Queue(sqlInsertMessage, r.ID, ack.Seq, ack.ID, partID, userID, key,
+			s.seal("messages", "body", ack.ID, []byte(text)), ack.CreatedAt)
+		if err := events.Queue(b, ev); err != nil {
 			return err
 		}
-		return events.PublishData(ctx, tx, EventChatMessage,
-			map[string]any{"consultation_id": r.ID, "seq": ack.Seq}, topics(r.consultationRow())...)
+		return tx.SendBatch(ctx, b).Close()
 	})
 	if errors.Is(err, errNotChatMember) {
 		return Ack{}, s.denyChat(ctx, a, "chat.send", consultationID)
@@ -262,19 +292,32 @@ func (s *Service) Messages(ctx context.Context, p authz.Principal, a Actor, cons
 		limit = DefaultMessagePage
 	}
 	limit = min(limit, MaxMessagePage)
+	if !isUUID(consultationID) {
+		return MessagePage{}, s.denyChat(ctx, a, ActionMessagesRead, consultationID)
+	}
 	var rows []messageRow
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		r, err := s.memberChatRow(ctx, tx, sqlChatRow, p, consultationID)
-		if err != nil {
+		// The consultation and its messages in one round trip; the
+		// messages are dropped unread unless p is in its chat.
+		var r chatRow
+		b := &pgx.Batch{}
+		b.Queue(sqlChatRow, consultationID).QueryRow(func(row pgx.Row) error {
+			return row.Scan(&r.ID, &r.QueueID, &r.DoctorID, &r.Status, &r.LastSeq)
+		})
+		b.Queue(sqlMessagesAfter, consultationID, after, limit+1).Query(func(res pgx.Rows) error {
+			var err error
+			rows, err = pgx.CollectRows(res, pgx.RowToStructByName[messageRow])
+			return err
+		})
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
+			if errors.Is(err, pgx.ErrNoRows) {
+				return errNotChatMember
+			}
 			return err
 		}
-		res, err := tx.Query(ctx, sqlMessagesAfter, r.ID, after, limit+1)
-		if err != nil {
-			return err
-		}
-		rows, err = pgx.CollectRows(res, pgx.RowToStructByName[messageRow])
-		if err != nil {
-			return err
+		if !chatMember(p, r) {
+			rows = nil
+			return errNotChatMember
 		}
 		return s.record(ctx, tx, a, ActionMessagesRead, "consultation", r.ID, r.ID, audit.OutcomeSuccess)
 	})

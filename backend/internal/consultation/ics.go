@@ -1,6 +1,7 @@
 package consultation
 
 import (
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -14,7 +15,10 @@ type Event struct {
 	Start    time.Time
 	Duration time.Duration
 	// Stamp is DTSTAMP, when the entry was made.
-	Stamp                     time.Time
+	Stamp time.Time
+	// Sequence is the revision (RFC 5545 3.8.7.4): a later mail of the
+	// same UID with a higher one updates the entry. Omitted when 0.
+	Sequence                  int
 	Summary, Description, URL string
 }
 
@@ -36,6 +40,9 @@ func ICS(ev Event) []byte {
 	line("BEGIN", "VEVENT")
 	line("UID", escapeText(ev.UID))
 	line("DTSTAMP", ev.Stamp.UTC().Format(icsTime))
+	if ev.Sequence > 0 {
+		line("SEQUENCE", strconv.Itoa(ev.Sequence))
+	}
 	line("DTSTART", ev.Start.UTC().Format(icsTime))
 	line("DTEND", ev.Start.Add(ev.Duration).UTC().Format(icsTime))
 	line("SUMMARY", escapeText(ev.Summary))

@@ -262,28 +262,9 @@ func (s *Service) validate(in *NewInvite, now time.Time) (time.Time, error) {
 	if err := validatePerson(in); err != nil {
 		return time.Time{}, err
 	}
-	expires := now.Add(s.p.InviteTTL)
-	switch {
-	case in.ScheduledAt == nil && in.TimeZone != "":
-		return time.Time{}, invalid("scheduled_at", "is required with time_zone")
-	case in.ScheduledAt != nil && in.TimeZone == "":
-		return time.Time{}, invalid("time_zone", "is required with scheduled_at")
-	case in.ScheduledAt != nil:
-		if in.TimeZone == "Local" || len(in.TimeZone) > 64 {
-			return time.Time{}, invalid("time_zone", "must be an IANA time zone such as Europe/Zurich")
-		}
-		if _, err := time.LoadLocation(in.TimeZone); err != nil {
-			return time.Time{}, invalid("time_zone", "must be an IANA time zone such as Europe/Zurich")
-		}
-		at := in.ScheduledAt.UTC().Truncate(time.Microsecond)
-		in.ScheduledAt = &at
-		expires = at.Add(s.p.InviteTTL)
-		if !expires.After(now) {
-			return time.Time{}, invalid("scheduled_at", "is too far in the past")
-		}
-		if at.Sub(now) > maxScheduleAhead {
-			return time.Time{}, invalid("scheduled_at", "is more than a year ahead")
-		}
+	expires, err := s.validateSchedule(&in.ScheduledAt, in.TimeZone, now)
+	if err != nil {
+		return time.Time{}, err
 	}
 	switch {
 	case (in.QueueID == "") == (in.DoctorID == ""):
@@ -309,6 +290,36 @@ func (s *Service) validate(in *NewInvite, now time.Time) (time.Time, error) {
 			return time.Time{}, invalid("metadata", "must be a JSON object")
 		}
 		in.Metadata = buf.Bytes()
+	}
+	return expires, nil
+}
+
+// validateSchedule checks an appointment (both or neither of at and
+// timeZone), normalises *at to UTC and returns the invite's expiry: the
+// appointment (or now when unscheduled) plus InviteTTL.
+func (s *Service) validateSchedule(at **time.Time, timeZone string, now time.Time) (time.Time, error) {
+	switch {
+	case *at == nil && timeZone != "":
+		return time.Time{}, invalid("scheduled_at", "is required with time_zone")
+	case *at != nil && timeZone == "":
+		return time.Time{}, invalid("time_zone", "is required with scheduled_at")
+	case *at == nil:
+		return now.Add(s.p.InviteTTL), nil
+	}
+	if timeZone == "Local" || len(timeZone) > 64 {
+		return time.Time{}, invalid("time_zone", "must be an IANA time zone such as Europe/Zurich")
+	}
+	if _, err := time.LoadLocation(timeZone); err != nil {
+		return time.Time{}, invalid("time_zone", "must be an IANA time zone such as Europe/Zurich")
+	}
+	t := (*at).UTC().Truncate(time.Microsecond)
+	*at = &t
+	expires := t.Add(s.p.InviteTTL)
+	if !expires.After(now) {
+		return time.Time{}, invalid("scheduled_at", "is too far in the past")
+	}
+	if t.Sub(now) > maxScheduleAhead {
+		return time.Time{}, invalid("scheduled_at", "is more than a year ahead")
 	}
 	return expires, nil
 }

@@ -66,6 +66,9 @@ type Consultation struct {
 	Patient          *Patient
 	// Note is the doctor's private note; never for participants.
 	Note string
+	// Feedback is the participants' feedback on a closed consultation
+	// (audited reads only).
+	Feedback []Feedback
 }
 
 type consultationRow struct {
@@ -116,7 +119,7 @@ UPDATE consultations SET queue_id = $2, doctor_id = $3, status = 'pending', acce
     estimated_start_at = NULL, pending_at = coalesce(pending_at, $4), updated_at = $4
 WHERE id = $1`
 	sqlClose = `
-UPDATE consultations SET status = 'closed', closed_at = $2, close_reason = $3, updated_at = $2 WHERE id = $1`
+UPDATE consultations SET status = 'closed', closed_at = $2, close_reason = $3, stats_id = $4, updated_at = $2 WHERE id = $1`
 	sqlRevokeConsultationSessions = `
 UPDATE participant_sessions SET revoked_at = $2 WHERE consultation_id = $1 AND revoked_at IS NULL`
 	sqlRevokeUnredeemedInvites = `
@@ -132,18 +135,35 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9,
         (SELECT count(*) FROM calls WHERE consultation_id = $10 AND answered_at IS NOT NULL))`
 	sqlSetNote = `UPDATE consultations SET note_sealed = $2, updated_at = $3 WHERE id = $1`
 
+	// sqlWaiting is the waiting list of queue $1, or when $1 is NULL of
+	// doctor $2's consultations outside any queue. Two branches switched
+	// by one-time filters rather than one OR: each branch scans its own
+	// index (consultations_pending, consultations_doctor_status) where an
+	// OR of both would scan the whole table, which grows with every
+	// consultation ever held.
+	sqlWaiting = `
+SELECT id, pending_at FROM consultations WHERE $1::uuid IS NOT NULL AND status = 'pending' AND queue_id = $1
+UNION ALL
+SELECT id, pending_at FROM consultations WHERE $1::uuid IS NULL AND status = 'pending' AND queue_id IS NULL AND doctor_id = $2`
 	// Positions of the waiting consultations of a queue, or of a named
 	// doctor's consultations outside any queue.
 	sqlPositions = `
 SELECT id::text, row_number() OVER (ORDER BY pending_at, id) AS position
-FROM consultations
-WHERE status = 'pending' AND (($1::uuid IS NOT NULL AND queue_id = $1) OR ($1::uuid IS NULL AND queue_id IS NULL AND doctor_id = $2))
+FROM (` + sqlWaiting + `) w
 ORDER BY pending_at, id
 LIMIT 500`
+	// sqlPositionsFrom is sqlPositions from consultation $3 on.
+	sqlPositionsFrom = `
+SELECT id, position FROM (
+    SELECT id::text AS id, id AS uid, pending_at, row_number() OVER (ORDER BY pending_at, id) AS position
+    FROM (` + sqlWaiting + `) w
+) p
+WHERE (pending_at, uid) >= (SELECT pending_at, id FROM consultations WHERE id = $3)
+ORDER BY position
+LIMIT 500`
 	sqlPosition = `
-SELECT count(*) FROM consultations
-WHERE status = 'pending' AND (($1::uuid IS NOT NULL AND queue_id = $1) OR ($1::uuid IS NULL AND queue_id IS NULL AND doctor_id = $2))
-  AND (pending_at, id) <= ($3::timestamptz, $4::uuid)`
+SELECT count(*) FROM (` + sqlWaiting + `) w
+WHERE (pending_at, id) <= ($3::timestamptz, $4::uuid)`
 )
 
 func (s *Service) presenceSince() time.Time { return s.now().Add(-PresenceTTL) }
@@ -281,7 +301,15 @@ func (s *Service) Get(ctx context.Context, p authz.Principal, a Actor, id string
 	if err := s.auditReads(ctx, a, ActionConsultationRead, "consultation", "", []consultationRow{r}); err != nil {
 		return Consultation{}, err
 	}
-	return s.toConsultation(r, true)
+	c, err := s.toConsultation(r, true)
+	if err != nil {
+		return Consultation{}, err
+	}
+	one := []Consultation{c}
+	if err := s.withFeedback(ctx, one); err != nil {
+		return Consultation{}, err
+	}
+	return one[0], nil
 }
 
 // ConsultationPage is a page of a doctor's consultations, newest first.
@@ -336,6 +364,9 @@ func (s *Service) Mine(ctx context.Context, p authz.Principal, a Actor, status S
 			return ConsultationPage{}, err
 		}
 		page.Consultations = append(page.Consultations, c)
+	}
+	if err := s.withFeedback(ctx, page.Consultations); err != nil {
+		return ConsultationPage{}, err
 	}
 	return page, nil
 }
@@ -424,21 +455,36 @@ func (s *Service) Accept(ctx context.Context, p authz.Principal, a Actor, id str
 // publishQueueChange tells a queue's staff (or a named doctor) that its
 // waiting list changed, and each waiting participant their place.
 func (s *Service) publishQueueChange(ctx context.Context, tx pgx.Tx, queueID, doctorID *string) error {
+	return s.publishWaitingList(ctx, tx, queueID, doctorID, "", nil)
+}
+
+// publishWaitingList publishes lead, then queue.changed to the queue's
+// staff (or its named doctor), then queue.position to each waiting
+// participant, all in one round trip once the places are read. With from
+// set (a consultation that has just started waiting), only the places
+// from that one on are announced: an arrival moves nobody ahead of it.
+func (s *Service) publishWaitingList(ctx context.Context, tx pgx.Tx, queueID, doctorID *string, from string, lead []events.Event) error {
+	var changed events.Event
+	var err error
 	switch {
 	case queueID != nil:
-		if err := events.PublishData(ctx, tx, events.TypeQueueChanged, map[string]string{"queue_id": *queueID},
-			events.Topic(events.KindQueue, *queueID)); err != nil {
-			return err
-		}
+		changed, err = events.New(events.TypeQueueChanged, map[string]string{"queue_id": *queueID},
+			events.Topic(events.KindQueue, *queueID))
 	case doctorID != nil:
-		if err := events.PublishData(ctx, tx, events.TypeQueueChanged, map[string]string{"doctor_id": *doctorID},
-			events.Topic(events.KindUser, *doctorID)); err != nil {
-			return err
-		}
+		changed, err = events.New(events.TypeQueueChanged, map[string]string{"doctor_id": *doctorID},
+			events.Topic(events.KindUser, *doctorID))
 	default:
-		return nil
+		return events.PublishAll(ctx, tx, lead...)
 	}
-	rows, _ := tx.Query(ctx, sqlPositions, queueID, doctorID)
+	if err != nil {
+		return err
+	}
+	evs := append(lead, changed)
+	query, args := sqlPositions, []any{queueID, doctorID}
+	if from != "" {
+		query, args = sqlPositionsFrom, append(args, from)
+	}
+	rows, _ := tx.Query(ctx, query, args...)
 	type position struct {
 		ID       string `db:"id"`
 		Position int    `db:"position"`
@@ -448,12 +494,14 @@ func (s *Service) publishQueueChange(ctx context.Context, tx pgx.Tx, queueID, do
 		return err
 	}
 	for _, p := range list {
-		if err := events.PublishData(ctx, tx, events.TypeQueuePosition, map[string]int{"position": p.Position},
-			events.Topic(events.KindConsultation, p.ID)); err != nil {
+		ev, err := events.New(events.TypeQueuePosition, map[string]int{"position": p.Position},
+			events.Topic(events.KindConsultation, p.ID))
+		if err != nil {
 			return err
 		}
+		evs = append(evs, ev)
 	}
-	return nil
+	return events.PublishAll(ctx, tx, evs...)
 }
 
 // SendEstimate tells a pending consultation's patient when the doctor
@@ -474,9 +522,42 @@ func (s *Service) SendEstimate(ctx context.Context, p authz.Principal, a Actor, 
 		if err := s.record(ctx, tx, a, ActionConsultationEstimate, "consultation", id, id, audit.OutcomeSuccess); err != nil {
 			return err
 		}
+		// Participants hear of it only where the queue shows estimates;
+		// staff always do.
+		to := topics(r)
+		show, err := showsEstimate(ctx, tx, r.QueueID)
+		if err != nil {
+			return err
+		}
+		if !show {
+			to = to[1:]
+		}
+		if len(to) == 0 {
+			return nil
+		}
 		return events.PublishData(ctx, tx, events.TypeConsultationEstimate,
-			map[string]any{"consultation_id": id, "start_at": start}, topics(r)...)
+			map[string]any{"consultation_id": id, "start_at": start}, to...)
 	})
+}
+
+// sqlShowsEstimate: a queue's "patients see an estimated time" switch; a
+// consultation with a named doctor and no queue shows the estimate its
+// doctor chose to send.
+const sqlShowsEstimate = `SELECT coalesce((SELECT show_estimated_time FROM queues WHERE id = $1), true)`
+
+// showsEstimate reports whether the participants of a consultation in
+// queueID (nil: none) may see estimated start times.
+func showsEstimate(ctx context.Context, q interface {
+	QueryRow(context.Context, string, ...any) pgx.Row
+}, queueID *string) (bool, error) {
+	if queueID == nil {
+		return true, nil
+	}
+	var show bool
+	if err := q.QueryRow(ctx, sqlShowsEstimate, *queueID).Scan(&show); err != nil {
+		return false, err
+	}
+	return show, nil
 }
 
 func (s *Service) stateErr(r consultationRow) error {
@@ -586,22 +667,9 @@ func (s *Service) closeIn(ctx context.Context, tx pgx.Tx, a Actor, r consultatio
 		return err
 	}
 	now := s.now()
-	if _, err := tx.Exec(ctx, sqlClose, r.ID, now, reason); err != nil {
-		return err
-	}
-	if _, err := tx.Exec(ctx, sqlRevokeConsultationSessions, r.ID, now); err != nil {
-		return err
-	}
-	rows, _ := tx.Query(ctx, sqlRevokeUnredeemedInvites, r.ID, now)
-	revoked, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		return err
-	}
-	for _, inv := range revoked {
-		if err := s.record(ctx, tx, a, ActionInviteRevoked, "invite", inv, r.ID, audit.OutcomeSuccess); err != nil {
-			return err
-		}
-	}
+	statsID := newUUID()
+	// The statistics row first: the consultation refers to it (feedback
+	// given after the close is counted there).
 	var joined int
 	if err := tx.QueryRow(ctx, sqlJoinedParticipants, r.ID).Scan(&joined); err != nil {
 		return err
@@ -617,9 +685,25 @@ func (s *Service) closeIn(ctx context.Context, tx pgx.Tx, a Actor, r consultatio
 	if waitEnd == nil {
 		waitEnd = &now
 	}
-	if _, err := tx.Exec(ctx, sqlStatsInsert, newUUID(), r.QueueID, reason, r.CreatedAt, r.AcceptedAt, now,
+	if _, err := tx.Exec(ctx, sqlStatsInsert, statsID, r.QueueID, reason, r.CreatedAt, r.AcceptedAt, now,
 		seconds(r.PendingAt, waitEnd), seconds(r.AcceptedAt, &now), joined, r.ID); err != nil {
 		return err
+	}
+	if _, err := tx.Exec(ctx, sqlClose, r.ID, now, reason, statsID); err != nil {
+		return err
+	}
+	if _, err := tx.Exec(ctx, sqlRevokeConsultationSessions, r.ID, now); err != nil {
+		return err
+	}
+	rows, _ := tx.Query(ctx, sqlRevokeUnredeemedInvites, r.ID, now)
+	revoked, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return err
+	}
+	for _, inv := range revoked {
+		if err := s.record(ctx, tx, a, ActionInviteRevoked, "invite", inv, r.ID, audit.OutcomeSuccess); err != nil {
+			return err
+		}
 	}
 	action := ActionConsultationClosed
 	if reason == ReasonCancelled {
@@ -684,6 +768,13 @@ func (s *Service) QueuePosition(ctx context.Context, p authz.Principal) (Positio
 	pos := Position{Status: Status(r.Status), EstimatedStartAt: r.EstimatedStartAt}
 	if pos.Status != StatusPending || r.PendingAt == nil {
 		return Position{Status: pos.Status}, nil
+	}
+	show, err := showsEstimate(ctx, s.p.Pool, r.QueueID)
+	if err != nil {
+		return Position{}, mapErr(err)
+	}
+	if !show {
+		pos.EstimatedStartAt = nil
 	}
 	if err := s.p.Pool.QueryRow(ctx, sqlPosition, r.QueueID, r.DoctorID, *r.PendingAt, r.ID).Scan(&pos.Position); err != nil {
 		return Position{}, mapErr(err)

@@ -96,7 +96,10 @@ func inviteMessage(inv Invite, link string, now time.Time) (mail.Message, error)
 		m.Attachments = []mail.Attachment{{
 			Name: "invite.ics", ContentType: "text/calendar; charset=utf-8",
 			Data: ICS(Event{UID: inv.ID + "@hcw-home", Start: *inv.ScheduledAt, Duration: 30 * time.Minute,
-				Summary: t.eventSummary, Description: link, URL: link, Stamp: now}),
+				Summary: t.eventSummary, Description: link, URL: link, Stamp: now,
+				// Rescheduling mails the same UID again: seconds since
+				// the invite was made only grow.
+				Sequence: max(int(now.Sub(inv.CreatedAt)/time.Second), 0)}),
 		}}
 	}
 	return m, nil

@@ -3,12 +3,33 @@ package consultation
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/hcw-home/hcw/backend/internal/audit"
 	"github.com/hcw-home/hcw/backend/internal/authz"
+	"github.com/hcw-home/hcw/backend/internal/events"
 )
+
+// TypeParticipantAdded is the event of a guest, interpreter or expert
+// added to a consultation (their invite created) or redeeming their
+// invite for the first time: {consultation_id, participant_id, role}, to
+// the consultation's participants, queue and doctor.
+const TypeParticipantAdded = "participant.added"
+
+// publishParticipantAdded announces inv's participant.
+func publishParticipantAdded(ctx context.Context, tx pgx.Tx, inv Invite) error {
+	r := consultationRow{ID: inv.ConsultationID}
+	if inv.QueueID != "" {
+		r.QueueID = &inv.QueueID
+	}
+	if inv.DoctorID != "" {
+		r.DoctorID = &inv.DoctorID
+	}
+	return events.PublishData(ctx, tx, TypeParticipantAdded, map[string]string{
+		"consultation_id": inv.ConsultationID, "participant_id": inv.ParticipantID, "role": string(inv.Role)}, topics(r)...)
+}
 
 // Guests, interpreters and experts
 //
@@ -34,6 +55,10 @@ type NewParticipant struct {
 	// Language is the participant's (BCP 47 short form); "en" if empty.
 	Language string
 	Delivery Delivery
+	// ScheduledAt and TimeZone (IANA) go together, or are both empty, as
+	// for a patient's invite.
+	ScheduledAt *time.Time
+	TimeZone    string
 }
 
 // ParticipantInfo is a consultation's participant as its doctor sees it.
@@ -92,12 +117,20 @@ func (s *Service) AddParticipant(ctx context.Context, p authz.Principal, a Actor
 		return Issued{}, invalid("role", "must be guest, interpreter or expert")
 	}
 	person := NewInvite{FirstName: in.FirstName, LastName: in.LastName, Phone: in.Phone, Email: in.Email,
-		Language: in.Language, Delivery: in.Delivery}
+		Language: in.Language, Delivery: in.Delivery, ScheduledAt: in.ScheduledAt, TimeZone: in.TimeZone}
 	if err := validatePerson(&person); err != nil {
 		return Issued{}, err
 	}
+	expires, err := s.validateSchedule(&person.ScheduledAt, person.TimeZone, s.now())
+	if err != nil {
+		return Issued{}, err
+	}
+	var tz *string
+	if person.ScheduledAt != nil {
+		tz = &person.TimeZone
+	}
 	participantID, inviteID, tok := newUUID(), newUUID(), newToken()
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
+	err = s.inTx(ctx, func(tx pgx.Tx) error {
 		r, err := s.row(ctx, tx, sqlConsultationRowLocked, consultationID)
 		if err != nil {
 			return err
@@ -114,11 +147,15 @@ func (s *Service) AddParticipant(ctx context.Context, p authz.Principal, a Actor
 			s.seal("participants", "last_name", participantID, []byte(person.LastName)), person.Language, now); err != nil {
 			return err
 		}
-		return s.insertInvite(ctx, tx, a, inviteRecord{
+		if err := s.insertInvite(ctx, tx, a, inviteRecord{
 			id: inviteID, consultationID: r.ID, participantID: participantID, token: tok,
 			role: in.Role, delivery: person.Delivery, email: person.Email, phone: person.Phone,
-			expiresAt: now.Add(s.p.InviteTTL), now: now,
-		})
+			scheduledAt: person.ScheduledAt, timeZone: tz, expiresAt: expires, now: now,
+		}); err != nil {
+			return err
+		}
+		return events.PublishData(ctx, tx, TypeParticipantAdded,
+			map[string]string{"consultation_id": r.ID, "participant_id": participantID, "role": string(in.Role)}, topics(r)...)
 	})
 	if err != nil {
 		return Issued{}, err

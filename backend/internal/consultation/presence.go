@@ -23,6 +23,13 @@ const (
 )
 
 const (
+	// sqlPresenceAsync: presence is soft state that heartbeats repair and
+	// every replica refetches after losing its listener, so its commits
+	// need not wait for the WAL to reach the disk. They publish events,
+	// and PostgreSQL serialises the commits of every transaction that
+	// notifies, flush included: not waiting keeps presence out of the way
+	// of the changes that must be durable.
+	sqlPresenceAsync  = `SET LOCAL synchronous_commit TO off`
 	sqlPresenceLock   = `SELECT pg_advisory_xact_lock(hashtextextended('presence:' || $1, 0))`
 	sqlPresenceOnline = `SELECT EXISTS (SELECT 1 FROM participant_presence WHERE participant_id = $1 AND updated_at > $2)`
 	sqlPresenceUpsert = `
@@ -39,30 +46,40 @@ WHERE p.id = $1`
 // SetPresence records that participant p has sockets open on replica
 // (0: none) and, when that changes whether p is online anywhere,
 // publishes participant.presence to the consultation's participants, its
-// queue and its doctor.
+// queue and its doctor. The statements go in two batches (lock and state
+// before; change, state after and the consultation), plus the event when
+// there is one.
 func (s *Service) SetPresence(ctx context.Context, replica string, p authz.Principal, sockets int) error {
 	if p.Kind != "participant" || !isUUID(p.ID) {
 		return nil
 	}
 	return s.inTx(ctx, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, sqlPresenceLock, p.ID); err != nil {
-			return err
-		}
 		now := s.now()
-		var before bool
-		if err := tx.QueryRow(ctx, sqlPresenceOnline, p.ID, now.Add(-PresenceTTL)).Scan(&before); err != nil {
+		since := now.Add(-PresenceTTL)
+		var before, after bool
+		b := &pgx.Batch{}
+		b.Queue(sqlPresenceAsync)
+		b.Queue(sqlPresenceLock, p.ID)
+		b.Queue(sqlPresenceOnline, p.ID, since).QueryRow(func(row pgx.Row) error { return row.Scan(&before) })
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
 			return err
 		}
-		var err error
+		var r consultationRow
+		b = &pgx.Batch{}
 		if sockets > 0 {
-			_, err = tx.Exec(ctx, sqlPresenceUpsert, p.ID, replica, sockets, now)
+			b.Queue(sqlPresenceUpsert, p.ID, replica, sockets, now)
 		} else {
-			_, err = tx.Exec(ctx, sqlPresenceDelete, p.ID, replica)
+			b.Queue(sqlPresenceDelete, p.ID, replica)
 		}
-		if err != nil {
+		b.Queue(sqlPresenceOnline, p.ID, since).QueryRow(func(row pgx.Row) error { return row.Scan(&after) })
+		b.Queue(sqlPresenceOf, p.ID).QueryRow(func(row pgx.Row) error { return row.Scan(&r.ID, &r.QueueID, &r.DoctorID) })
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
 			return err
 		}
-		return s.announcePresence(ctx, tx, p.ID, before, now)
+		if after == before {
+			return nil
+		}
+		return publishPresence(ctx, tx, r, p.ID, after)
 	})
 }
 
@@ -80,8 +97,12 @@ func (s *Service) announcePresence(ctx context.Context, tx pgx.Tx, participantID
 	if err := tx.QueryRow(ctx, sqlPresenceOf, participantID).Scan(&r.ID, &r.QueueID, &r.DoctorID); err != nil {
 		return err
 	}
+	return publishPresence(ctx, tx, r, participantID, after)
+}
+
+func publishPresence(ctx context.Context, tx pgx.Tx, r consultationRow, participantID string, online bool) error {
 	return events.PublishData(ctx, tx, events.TypeParticipantPresence,
-		map[string]any{"consultation_id": r.ID, "participant_id": participantID, "online": after}, topics(r)...)
+		map[string]any{"consultation_id": r.ID, "participant_id": participantID, "online": online}, topics(r)...)
 }
 
 // PresenceHeartbeat refreshes replica's rows, then removes every row past
@@ -90,6 +111,9 @@ func (s *Service) announcePresence(ctx context.Context, tx pgx.Tx, participantID
 func (s *Service) PresenceHeartbeat(ctx context.Context, replica string) error {
 	return s.inTx(ctx, func(tx pgx.Tx) error {
 		now := s.now()
+		if _, err := tx.Exec(ctx, sqlPresenceAsync); err != nil {
+			return err
+		}
 		if _, err := tx.Exec(ctx, sqlPresenceHeartbeat, replica, now); err != nil {
 			return err
 		}

@@ -7,9 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/hcw-home/hcw/backend/internal/audit"
 	"github.com/hcw-home/hcw/backend/internal/authz"
@@ -27,6 +29,14 @@ type Redemption struct {
 	Role           authz.Role
 	// First is true for the invite's first redemption.
 	First bool
+	// Language is the participant's; ScheduledAt and TimeZone the
+	// invite's appointment (nil and empty when unscheduled).
+	Language    string
+	ScheduledAt *time.Time
+	TimeZone    string
+	// AskFeedback is true when the consultation's queue asks for
+	// feedback after the close.
+	AskFeedback bool
 }
 
 const (
@@ -42,6 +52,16 @@ JOIN participants p ON p.id = ps.participant_id
 JOIN consultations c ON c.id = ps.consultation_id
 WHERE ps.id_hash = $1 AND ps.revoked_at IS NULL AND ps.expires_at > $2 AND c.status <> 'closed'`
 	sqlParticipantSessionTouch = `UPDATE participant_sessions SET last_seen_at = $2 WHERE id_hash = $1`
+	// sqlRedeemAsync: a redemption's commit does not wait for the WAL to
+	// reach the disk. It holds the audit chain's lock until it ends, so
+	// every audited change of the appliance would otherwise queue behind
+	// its flush. What a crash of PostgreSQL can lose is the last fraction
+	// of a second of redemptions, each whole (status, session, audit rows
+	// and events together; the chain stays intact): the patient's cookie
+	// then names no session and they open their link again. Any later
+	// durable commit (their first chat message, say) makes it durable
+	// too, since the WAL is written in order.
+	sqlRedeemAsync = `SET LOCAL synchronous_commit TO off`
 )
 
 // Redeem exchanges an invite token for a participant session; see the
@@ -63,6 +83,9 @@ func (s *Service) Redeem(ctx context.Context, rawToken string, client netip.Addr
 	var red Redemption
 	var refusal error
 	err = s.inTx(ctx, func(tx pgx.Tx) error {
+		// The audit events go last, together: the chain's lock is then
+		// held for the end of the transaction only.
+		var trail []audit.Event
 		inv, err := s.inviteIn(ctx, tx, sqlInviteByTokenLock, tok.Hash())
 		if err != nil {
 			return err
@@ -99,40 +122,53 @@ func (s *Service) Redeem(ctx context.Context, rawToken string, client netip.Addr
 			return refuse(&TooEarlyError{OpensAt: opensAt}, to)
 		}
 		first := inv.stored != InviteRedeemed
-		if first {
-			if !inv.stored.CanBecome(InviteRedeemed) {
-				return refuse(ErrInvalidTransition, "")
-			}
-			if _, err := tx.Exec(ctx, sqlInviteSetStatus, inv.ID, string(InviteRedeemed), now, nil); err != nil {
-				return err
-			}
-			if inv.Role == authz.RolePatient {
-				tag, err := tx.Exec(ctx, sqlConsultationToPending, inv.ConsultationID, now)
-				if err != nil {
-					return err
-				}
-				if tag.RowsAffected() == 1 {
-					if err := s.publishPending(ctx, tx, inv); err != nil {
-						return err
-					}
-				}
-			}
-			if err := s.record(ctx, tx, participant, ActionInviteRedeemed, "invite", inv.ID, inv.ConsultationID, audit.OutcomeSuccess); err != nil {
-				return err
-			}
+		if first && !inv.stored.CanBecome(InviteRedeemed) {
+			return refuse(ErrInvalidTransition, "")
 		}
+		// The writes and reads that depend on nothing else go in one
+		// round trip; the events and the audit trail follow.
 		sessTok := newToken()
 		expires := now.Add(s.p.SessionLifetime)
-		if _, err := tx.Exec(ctx, sqlParticipantSessionInsert, sessTok.Hash(), inv.ParticipantID, inv.ConsultationID, now, expires); err != nil {
+		var asks bool
+		var toPending pgconn.CommandTag
+		b := &pgx.Batch{}
+		b.Queue(sqlRedeemAsync)
+		if first {
+			b.Queue(sqlInviteSetStatus, inv.ID, string(InviteRedeemed), now, nil)
+			if inv.Role == authz.RolePatient {
+				b.Queue(sqlConsultationToPending, inv.ConsultationID, now).Exec(func(tag pgconn.CommandTag) error {
+					toPending = tag
+					return nil
+				})
+			}
+		}
+		b.Queue(sqlAsksFeedback, inv.ConsultationID).QueryRow(func(row pgx.Row) error { return row.Scan(&asks) })
+		b.Queue(sqlParticipantSessionInsert, sessTok.Hash(), inv.ParticipantID, inv.ConsultationID, now, expires)
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
 			return err
+		}
+		if first {
+			if toPending.RowsAffected() == 1 {
+				if err := s.publishPending(ctx, tx, inv); err != nil {
+					return err
+				}
+			}
+			trail = append(trail, auditEvent(participant, ActionInviteRedeemed, "invite", inv.ID, inv.ConsultationID, audit.OutcomeSuccess))
+			if inv.Role != authz.RolePatient {
+				if err := publishParticipantAdded(ctx, tx, inv); err != nil {
+					return err
+				}
+			}
 		}
 		sum := sessTok.Hash()
-		if err := s.record(ctx, tx, participant, ActionParticipantSession, "participant_session", hex.EncodeToString(sum[:16]),
-			inv.ConsultationID, audit.OutcomeSuccess); err != nil {
+		trail = append(trail, auditEvent(participant, ActionParticipantSession, "participant_session", hex.EncodeToString(sum[:16]),
+			inv.ConsultationID, audit.OutcomeSuccess))
+		if err := s.p.Audit.AppendTx(ctx, tx, trail...); err != nil {
 			return err
 		}
-		red = Redemption{Token: sessTok.String(), ExpiresAt: expires, ParticipantID: inv.ParticipantID,
-			ConsultationID: inv.ConsultationID, Role: inv.Role, First: first}
+		red = Redemption{Token: sessionPrefix + sessTok.String(), ExpiresAt: expires, ParticipantID: inv.ParticipantID,
+			ConsultationID: inv.ConsultationID, Role: inv.Role, First: first, Language: inv.Language,
+			ScheduledAt: inv.ScheduledAt, TimeZone: inv.TimeZone, AskFeedback: asks}
 		return nil
 	})
 	switch {
@@ -147,8 +183,10 @@ func (s *Service) Redeem(ctx context.Context, rawToken string, client netip.Addr
 }
 
 // publishPending announces a consultation that starts waiting: its queue's
-// staff (or its named doctor) see it appear, the others waiting their
-// places.
+// staff (or its named doctor) see it appear and its patient their place,
+// in one round trip. It joins the end of the waiting list, so the others
+// keep theirs and hear nothing (unless a clock behind the others' put it
+// ahead of some: those are told their new place).
 func (s *Service) publishPending(ctx context.Context, tx pgx.Tx, inv Invite) error {
 	r := consultationRow{ID: inv.ConsultationID}
 	if inv.QueueID != "" {
@@ -157,11 +195,12 @@ func (s *Service) publishPending(ctx context.Context, tx pgx.Tx, inv Invite) err
 	if inv.DoctorID != "" {
 		r.DoctorID = &inv.DoctorID
 	}
-	if err := events.PublishData(ctx, tx, events.TypeConsultationPending,
-		map[string]string{"consultation_id": inv.ConsultationID, "queue_id": inv.QueueID}, topics(r)[1:]...); err != nil {
+	pending, err := events.New(events.TypeConsultationPending,
+		map[string]string{"consultation_id": inv.ConsultationID, "queue_id": inv.QueueID}, topics(r)[1:]...)
+	if err != nil {
 		return err
 	}
-	return s.publishQueueChange(ctx, tx, r.QueueID, r.DoctorID)
+	return s.publishWaitingList(ctx, tx, r.QueueID, r.DoctorID, inv.ConsultationID, []events.Event{pending})
 }
 
 // redeemFailed counts a failure of the address, audits it and returns
@@ -194,7 +233,7 @@ func (s *Service) checkThrottle(ctx context.Context, key string) error {
 // ParticipantPrincipal resolves a participant session token into its
 // principal, or ErrInvalidSession.
 func (s *Service) ParticipantPrincipal(ctx context.Context, rawToken string) (authz.Principal, error) {
-	tok, err := ParseInviteToken(rawToken)
+	tok, err := ParseInviteToken(strings.TrimPrefix(rawToken, sessionPrefix))
 	if err != nil {
 		return authz.Principal{}, ErrInvalidSession
 	}
@@ -225,11 +264,25 @@ type ParticipantView struct {
 	Status         Status
 	// QueueName is empty for a consultation with a named doctor.
 	QueueName string
+	// Language is the participant's (their invite's) language.
+	Language string
+	// ScheduledAt and TimeZone are their latest invite's appointment;
+	// nil and empty when unscheduled.
+	ScheduledAt *time.Time
+	TimeZone    string
+	// AskFeedback is true when the queue asks for feedback after the
+	// close; FeedbackToken is then a fresh token for it (it replaces the
+	// one of any earlier read), empty once feedback was given.
+	AskFeedback   bool
+	FeedbackToken string
 }
 
 const sqlParticipantView = `
-SELECT p.id::text, p.role, c.id::text, c.status, coalesce(q.name, '')
+SELECT p.id::text, p.role, c.id::text, c.status, coalesce(q.name, ''), p.language, i.scheduled_at, i.time_zone,
+    coalesce(q.ask_feedback, false)
 FROM participants p JOIN consultations c ON c.id = p.consultation_id LEFT JOIN queues q ON q.id = c.queue_id
+LEFT JOIN LATERAL (SELECT scheduled_at, time_zone FROM invites WHERE participant_id = p.id
+                   ORDER BY created_at DESC, id DESC LIMIT 1) i ON true
 WHERE p.id = $1 AND c.id = $2`
 
 // Participation returns the consultation of participant p if it is
@@ -245,11 +298,18 @@ func (s *Service) Participation(ctx context.Context, p authz.Principal, consulta
 	}
 	var v ParticipantView
 	var role, status string
-	err := s.p.Pool.QueryRow(ctx, sqlParticipantView, p.ID, consultationID).Scan(&v.ParticipantID, &role, &v.ConsultationID, &status, &v.QueueName)
+	var tz *string
+	err := s.p.Pool.QueryRow(ctx, sqlParticipantView, p.ID, consultationID).Scan(&v.ParticipantID, &role, &v.ConsultationID,
+		&status, &v.QueueName, &v.Language, &v.ScheduledAt, &tz, &v.AskFeedback)
 	if err != nil {
 		return ParticipantView{}, mapErr(err)
 	}
-	v.Role, v.Status = authz.Role(role), Status(status)
+	v.Role, v.Status, v.TimeZone = authz.Role(role), Status(status), deref(tz)
+	if v.AskFeedback {
+		if v.FeedbackToken, err = s.issueFeedbackToken(ctx, v.ParticipantID, v.ConsultationID); err != nil {
+			return ParticipantView{}, err
+		}
+	}
 	return v, nil
 }
 

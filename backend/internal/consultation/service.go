@@ -67,6 +67,13 @@ type Params struct {
 	SendTimeout time.Duration
 	// Media configures calls (call.go).
 	Media MediaParams
+	// FeedbackTTL is how long after the close a participant may give
+	// feedback (DefaultFeedbackTTL if not positive).
+	FeedbackTTL time.Duration
+	// InterpreterRequestTTL is how long an interpreter request waits for
+	// a member to accept (HCW_INTERPRETER_REQUEST_TTL;
+	// DefaultInterpreterRequestTTL if not positive).
+	InterpreterRequestTTL time.Duration
 	// Now is the clock; time.Now if nil.
 	Now func() time.Time
 }
@@ -102,6 +109,12 @@ func New(p Params) *Service {
 	}
 	if p.SendTimeout <= 0 {
 		p.SendTimeout = DefaultSendTimeout
+	}
+	if p.FeedbackTTL <= 0 {
+		p.FeedbackTTL = DefaultFeedbackTTL
+	}
+	if p.InterpreterRequestTTL <= 0 {
+		p.InterpreterRequestTTL = DefaultInterpreterRequestTTL
 	}
 	if p.Now == nil {
 		p.Now = time.Now
@@ -171,10 +184,17 @@ func (s *Service) inTx(ctx context.Context, fn func(pgx.Tx) error) error {
 
 // record appends an event inside tx.
 func (s *Service) record(ctx context.Context, tx pgx.Tx, a Actor, action, objectType, objectID, consultationID, outcome string) error {
-	return s.p.Audit.AppendTx(ctx, tx, audit.Event{
+	return s.p.Audit.AppendTx(ctx, tx, auditEvent(a, action, objectType, objectID, consultationID, outcome))
+}
+
+// auditEvent is the event record appends. A transaction that records
+// several collects them and appends them together, last (AppendTx holds
+// the chain's lock from then to the commit).
+func auditEvent(a Actor, action, objectType, objectID, consultationID, outcome string) audit.Event {
+	return audit.Event{
 		ActorType: a.Type, ActorID: a.ID, ClientIP: a.ClientIP, Action: action,
 		ObjectType: objectType, ObjectID: objectID, ConsultationID: consultationID, Outcome: outcome,
-	})
+	}
 }
 
 // SealedAAD binds a sealed value to its table, column (named without

@@ -11,6 +11,14 @@ const tokenBytes = 32
 
 var tokenEncoding = base64.RawURLEncoding
 
+// sessionPrefix starts a participant session token as handed out in the
+// session cookie, which staff sessions (package signin) share: their
+// tokens have no prefix, so the staff lookup refuses a participant's
+// token by its shape, without a database round trip, on every request and
+// socket of a participant. The prefix is not hashed; tokens issued without
+// it are still accepted.
+const sessionPrefix = "p."
+
 // TokenLen is the length of a token in characters (43).
 var TokenLen = tokenEncoding.EncodedLen(tokenBytes)
 

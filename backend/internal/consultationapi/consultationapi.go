@@ -49,6 +49,8 @@ func (a *API) Mount(rt *httpapi.Router) {
 	a.mountChat(rt)
 	a.mountParticipants(rt)
 	a.mountCalls(rt)
+	a.mountFeedback(rt)
+	a.mountInterpreters(rt)
 }
 
 // Authenticator chains staff sessions and participant sessions, which
@@ -128,6 +130,14 @@ const (
 	CodeInviteTooEarly     = "invite_too_early"
 	CodeConsultationClosed = "consultation_closed"
 	CodeThrottled          = "throttled"
+	CodeFeedbackInvalid    = "feedback_invalid"
+	CodeFeedbackExpired    = "feedback_expired"
+	CodeFeedbackNotAsked   = "feedback_not_asked"
+	CodeFeedbackGiven      = "feedback_given"
+	CodeOrganisationTaken  = "organisation_name_taken"
+	CodeRequestInvalid     = "request_invalid"
+	CodeAlreadyTaken       = "already_taken"
+	CodeRequestExpired     = "request_expired"
 )
 
 // tooEarlyBody is the error shape plus the opening time.
@@ -188,6 +198,22 @@ func (a *API) writeErr(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.Is(err, consultation.ErrNoMediaNode):
 		w.Header().Set("Retry-After", "5")
 		httpapi.WriteError(w, http.StatusServiceUnavailable, CodeNoMediaNode, "no media node available")
+	case errors.Is(err, consultation.ErrFeedbackInvalid):
+		httpapi.WriteError(w, http.StatusNotFound, CodeFeedbackInvalid, "this feedback link is not valid")
+	case errors.Is(err, consultation.ErrFeedbackExpired):
+		httpapi.WriteError(w, http.StatusGone, CodeFeedbackExpired, "feedback is no longer taken for this consultation")
+	case errors.Is(err, consultation.ErrFeedbackNotAsked):
+		httpapi.WriteError(w, http.StatusConflict, CodeFeedbackNotAsked, "this consultation does not ask for feedback")
+	case errors.Is(err, consultation.ErrFeedbackGiven):
+		httpapi.WriteError(w, http.StatusConflict, CodeFeedbackGiven, "feedback was already given")
+	case errors.Is(err, consultation.ErrOrganisationNameTaken):
+		httpapi.WriteRequestError(w, &httpapi.RequestError{Status: http.StatusConflict, Code: CodeOrganisationTaken, Field: "name", Message: "an organisation with this name already exists"})
+	case errors.Is(err, consultation.ErrRequestInvalid):
+		httpapi.WriteError(w, http.StatusNotFound, CodeRequestInvalid, "this link is not valid")
+	case errors.Is(err, consultation.ErrRequestTaken):
+		httpapi.WriteError(w, http.StatusConflict, CodeAlreadyTaken, "another interpreter accepted this request first")
+	case errors.Is(err, consultation.ErrRequestExpired):
+		httpapi.WriteError(w, http.StatusGone, CodeRequestExpired, "this request has expired")
 	case errors.As(err, &tooEarly):
 		var body tooEarlyBody
 		body.Error.Code, body.Error.Message, body.Error.OpensAt = CodeInviteTooEarly, "this link opens shortly before the appointment", tooEarly.OpensAt.UTC()

@@ -52,6 +52,10 @@ func TestRouteMatrix(t *testing.T) {
 		"createParticipantInvite": doctors, "listParticipants": doctors,
 		"startCall": doctors, "endCall": doctors, "getCall": callMembers, "acceptCall": callMembers,
 		"declineCall": callMembers, "joinCall": callMembers,
+		"rescheduleInvite": inviters, "requestInterpreter": doctors,
+		"listInterpreterOrganisations": admin, "createInterpreterOrganisation": admin, "getInterpreterOrganisation": admin,
+		"updateInterpreterOrganisation": admin, "deleteInterpreterOrganisation": admin,
+		"listInterpreterOrganisationNames": {"admin", "doctor-in", "doctor-out"},
 	}
 	callers := map[string]*caller{
 		"anonymous": {}, "admin": f.admin, "doctor-in": f.doctorIn, "doctor-out": f.doctorOut,
@@ -60,7 +64,8 @@ func TestRouteMatrix(t *testing.T) {
 	mine := map[string]bool{}
 	for _, op := range e.rt.Operations() {
 		if op.Auth == httpapi.AuthNone || !strings.Contains(op.Path, "/queues") && !strings.Contains(op.Path, "/invites") &&
-			!strings.Contains(op.Path, "/participant") && !strings.Contains(op.Path, "/consultations") {
+			!strings.Contains(op.Path, "/participant") && !strings.Contains(op.Path, "/consultations") &&
+			!strings.Contains(op.Path, "/interpreter") {
 			continue
 		}
 		mine[op.ID] = true
@@ -87,16 +92,25 @@ func TestRouteMatrix(t *testing.T) {
 	for id := range expected {
 		assert.True(t, mine[id], "expected row %s names no operation", id)
 	}
-	// The public operation is public.
+	// The public operations are public.
 	res = e.do(&caller{}, "POST", "/api/v1/invites/redeem", map[string]string{"token": "x"})
 	assert.Equal(t, 404, res.status)
+	res = e.do(&caller{}, "POST", "/api/v1/interpreter-requests/accept", map[string]string{"token": "x"})
+	assert.Equal(t, 404, res.status)
+	assert.Equal(t, consultationapi.CodeRequestInvalid, res.code())
+	res = e.doAt(patientHost, &caller{}, "POST", "/api/v1/participant/consultations/"+inv.Invite.ConsultationID+"/feedback",
+		map[string]string{"token": "x", "rating": "good"})
+	assert.Equal(t, 404, res.status)
+	assert.Equal(t, consultationapi.CodeFeedbackInvalid, res.code())
 	// Every operation is in the OpenAPI document.
 	res = e.do(&caller{}, "GET", "/api/v1/openapi.json", nil)
 	require.Equal(t, 200, res.status)
 	for id := range expected {
 		assert.Contains(t, string(res.body), `"operationId":"`+id+`"`)
 	}
-	assert.Contains(t, string(res.body), `"operationId":"redeemInvite"`)
+	for _, id := range []string{"redeemInvite", "giveFeedback", "acceptInterpreterRequest"} {
+		assert.Contains(t, string(res.body), `"operationId":"`+id+`"`)
+	}
 }
 
 func contains(list []string, s string) bool {

@@ -51,16 +51,28 @@ type outbox struct {
 	mu   sync.Mutex
 	msgs []mail.Message
 	fail error
+	// relay, when set, also receives every mail (a real SMTP sender to
+	// the mail catcher).
+	relay mail.Sender
 }
 
-func (o *outbox) Send(_ context.Context, m mail.Message) error {
+func (o *outbox) Send(ctx context.Context, m mail.Message) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.fail != nil {
 		return o.fail
 	}
 	o.msgs = append(o.msgs, m)
+	if o.relay != nil {
+		return o.relay.Send(ctx, m)
+	}
 	return nil
+}
+
+func (o *outbox) setRelay(s mail.Sender) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.relay = s
 }
 
 func (o *outbox) setFail(err error) {

@@ -84,10 +84,34 @@ func (r redeemRequest) Validate() error {
 }
 
 type redeemedBody struct {
-	ParticipantID  string    `json:"participant_id"`
-	ConsultationID string    `json:"consultation_id"`
-	Role           string    `json:"role"`
-	SessionExpires time.Time `json:"session_expires" doc:"the session also ends when the consultation closes"`
+	ParticipantID  string     `json:"participant_id"`
+	ConsultationID string     `json:"consultation_id"`
+	Role           string     `json:"role"`
+	SessionExpires time.Time  `json:"session_expires" doc:"the session also ends when the consultation closes"`
+	Language       string     `json:"language" doc:"the participant's language (BCP 47)"`
+	ScheduledAt    *time.Time `json:"scheduled_at,omitempty" doc:"the invite's appointment, when scheduled"`
+	TimeZone       string     `json:"time_zone,omitempty" doc:"the appointment's IANA time zone, when scheduled"`
+	AskFeedback    bool       `json:"ask_feedback" doc:"the participant is asked for feedback once the consultation closes"`
+}
+
+type rescheduleRequest struct {
+	ScheduledAt *time.Time `json:"scheduled_at" doc:"RFC 3339: the new appointment"`
+	TimeZone    string     `json:"time_zone" doc:"IANA, e.g. Europe/Zurich"`
+}
+
+func (r rescheduleRequest) Validate() error {
+	if r.ScheduledAt == nil {
+		return httpapi.FieldError("scheduled_at", "is required")
+	}
+	if r.TimeZone == "" {
+		return httpapi.FieldError("time_zone", "is required")
+	}
+	return nil
+}
+
+type rescheduledBody struct {
+	Invite inviteBody `json:"invite"`
+	Link   string     `json:"link,omitempty" doc:"for an invite delivered by e-mail: the new link mailed with the new time (the old one stops working), shown this once"`
 }
 
 func (a *API) mountInvites(rt *httpapi.Router) {
@@ -114,6 +138,12 @@ func (a *API) mountInvites(rt *httpapi.Router) {
 	op(httpapi.Operation{Method: http.MethodPost, Path: "/api/v1/invites/{id}/revoke", ID: "revokeInvite",
 		Summary:  "Revoke an invite: its link stops working and its participant's sessions end.",
 		Response: inviteBody{}, Errors: []int{404, 409}}, authz.PermInvitesCreate, a.revokeInvite)
+
+	op(httpapi.Operation{Method: http.MethodPost, Path: "/api/v1/invites/{id}/reschedule", ID: "rescheduleInvite",
+		Summary: "Move the appointment of an invite not yet redeemed (any role): its expiry and opening window move with it; " +
+			"an invite delivered by e-mail is mailed again with the new time, an updated .ics and a new link.",
+		Request: rescheduleRequest{}, Response: rescheduledBody{}, Errors: []int{400, 404, 409, 410}},
+		authz.PermInvitesCreate, a.rescheduleInvite)
 
 	rt.HandleFunc(httpapi.Operation{Method: http.MethodPost, Path: "/api/v1/invites/redeem", ID: "redeemInvite",
 		Tags: tags, Auth: httpapi.AuthNone,
@@ -200,5 +230,20 @@ func (a *API) redeem(w http.ResponseWriter, r *http.Request) {
 	}
 	signin.SetSessionCookie(w, red.Token, red.ExpiresAt)
 	httpapi.WriteJSON(w, http.StatusOK, redeemedBody{ParticipantID: red.ParticipantID, ConsultationID: red.ConsultationID,
-		Role: string(red.Role), SessionExpires: red.ExpiresAt})
+		Role: string(red.Role), SessionExpires: red.ExpiresAt, Language: red.Language, ScheduledAt: red.ScheduledAt,
+		TimeZone: red.TimeZone, AskFeedback: red.AskFeedback})
+}
+
+func (a *API) rescheduleInvite(w http.ResponseWriter, r *http.Request) {
+	var req rescheduleRequest
+	if err := httpapi.DecodeJSON(w, r, httpapi.DefaultMaxBody, &req); err != nil {
+		a.writeErr(w, r, err)
+		return
+	}
+	issued, err := a.p.Consultations.Reschedule(r.Context(), principal(r), actor(r), r.PathValue("id"), req.ScheduledAt, req.TimeZone)
+	if err != nil {
+		a.writeErr(w, r, err)
+		return
+	}
+	httpapi.WriteJSON(w, http.StatusOK, rescheduledBody{Invite: inviteOf(issued.Invite), Link: issued.Link})
 }

@@ -24,24 +24,37 @@ type patientBody struct {
 }
 
 type consultationBody struct {
-	ID               string       `json:"id"`
-	QueueID          string       `json:"queue_id,omitempty"`
-	DoctorID         string       `json:"doctor_id,omitempty" doc:"the named or accepting doctor"`
-	Status           string       `json:"status" doc:"invited, pending, active or closed"`
-	CloseReason      string       `json:"close_reason,omitempty" doc:"completed or cancelled"`
-	CreatedAt        time.Time    `json:"created_at"`
-	WaitingSince     *time.Time   `json:"waiting_since,omitempty" doc:"when the patient redeemed the invite"`
-	AcceptedAt       *time.Time   `json:"accepted_at,omitempty"`
-	ClosedAt         *time.Time   `json:"closed_at,omitempty"`
-	EstimatedStartAt *time.Time   `json:"estimated_start_at,omitempty"`
-	Patient          *patientBody `json:"patient,omitempty" doc:"in audited reads only"`
-	Note             string       `json:"note,omitempty" doc:"the doctor's private note (staff only; in audited reads)"`
+	ID               string         `json:"id"`
+	QueueID          string         `json:"queue_id,omitempty"`
+	DoctorID         string         `json:"doctor_id,omitempty" doc:"the named or accepting doctor"`
+	Status           string         `json:"status" doc:"invited, pending, active or closed"`
+	CloseReason      string         `json:"close_reason,omitempty" doc:"completed or cancelled"`
+	CreatedAt        time.Time      `json:"created_at"`
+	WaitingSince     *time.Time     `json:"waiting_since,omitempty" doc:"when the patient redeemed the invite"`
+	AcceptedAt       *time.Time     `json:"accepted_at,omitempty"`
+	ClosedAt         *time.Time     `json:"closed_at,omitempty"`
+	EstimatedStartAt *time.Time     `json:"estimated_start_at,omitempty"`
+	Patient          *patientBody   `json:"patient,omitempty" doc:"in audited reads only"`
+	Note             string         `json:"note,omitempty" doc:"the doctor's private note (staff only; in audited reads)"`
+	Feedback         []feedbackBody `json:"feedback,omitempty" doc:"the participants' feedback once closed (in audited reads)"`
+}
+
+type feedbackBody struct {
+	ParticipantID string    `json:"participant_id"`
+	Role          string    `json:"role" doc:"patient, guest, interpreter or expert"`
+	Rating        string    `json:"rating" doc:"good, ok or bad"`
+	Comment       string    `json:"comment,omitempty"`
+	CreatedAt     time.Time `json:"created_at"`
 }
 
 func consultationOf(c consultation.Consultation) consultationBody {
 	b := consultationBody{ID: c.ID, QueueID: c.QueueID, DoctorID: c.DoctorID, Status: string(c.Status),
 		CloseReason: c.CloseReason, CreatedAt: c.CreatedAt, WaitingSince: c.PendingAt, AcceptedAt: c.AcceptedAt,
 		ClosedAt: c.ClosedAt, EstimatedStartAt: c.EstimatedStartAt, Note: c.Note}
+	for _, f := range c.Feedback {
+		b.Feedback = append(b.Feedback, feedbackBody{ParticipantID: f.ParticipantID, Role: string(f.Role),
+			Rating: string(f.Rating), Comment: f.Comment, CreatedAt: f.CreatedAt})
+	}
 	if c.Patient != nil {
 		b.Patient = &patientBody{ParticipantID: c.Patient.ParticipantID, FirstName: c.Patient.FirstName,
 			LastName: c.Patient.LastName, Language: c.Patient.Language, Online: c.Patient.Online}
@@ -80,7 +93,7 @@ type noteRequest struct {
 type positionBody struct {
 	ConsultationStatus string     `json:"consultation_status"`
 	Position           int        `json:"position,omitempty" doc:"1 for the next patient; absent when not waiting"`
-	EstimatedStartAt   *time.Time `json:"estimated_start_at,omitempty" doc:"sent by a doctor"`
+	EstimatedStartAt   *time.Time `json:"estimated_start_at,omitempty" doc:"sent by a doctor; absent where the queue does not show estimates"`
 }
 
 func (a *API) mountLifecycle(rt *httpapi.Router) {

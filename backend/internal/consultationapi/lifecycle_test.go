@@ -267,7 +267,10 @@ func TestPresenceAndEstimate(t *testing.T) {
 	require.Len(t, l.Consultations, 1)
 	assert.True(t, l.Consultations[0].Patient.Online)
 
-	res := e.do(f.doctorIn, "POST", "/api/v1/consultations/"+id+"/estimate", map[string]int{"minutes": 15})
+	// The queue shows estimates to patients (TestEstimateHidden: when not).
+	res := e.do(f.admin, "PATCH", "/api/v1/admin/queues/"+f.queueID, map[string]any{"show_estimated_time": true})
+	require.Equal(t, 200, res.status, string(res.body))
+	res = e.do(f.doctorIn, "POST", "/api/v1/consultations/"+id+"/estimate", map[string]int{"minutes": 15})
 	require.Equal(t, 200, res.status, string(res.body))
 	start, err := time.Parse(time.RFC3339Nano, waitMsg(t, patientWS, "consultation.estimate")["start_at"].(string))
 	require.NoError(t, err)

@@ -2,6 +2,7 @@ package consultationapi
 
 import (
 	"net/http"
+	"time"
 
 	"github.com/hcw-home/hcw/backend/internal/authz"
 	"github.com/hcw-home/hcw/backend/internal/clientinfo"
@@ -9,11 +10,16 @@ import (
 )
 
 type participationBody struct {
-	ParticipantID      string `json:"participant_id"`
-	Role               string `json:"role"`
-	ConsultationID     string `json:"consultation_id"`
-	ConsultationStatus string `json:"consultation_status" doc:"invited, pending, active or closed"`
-	QueueName          string `json:"queue_name,omitempty" doc:"empty for a consultation with a named doctor"`
+	ParticipantID      string     `json:"participant_id"`
+	Role               string     `json:"role"`
+	ConsultationID     string     `json:"consultation_id"`
+	ConsultationStatus string     `json:"consultation_status" doc:"invited, pending, active or closed"`
+	QueueName          string     `json:"queue_name,omitempty" doc:"empty for a consultation with a named doctor"`
+	Language           string     `json:"language" doc:"the participant's language (BCP 47), from their invite"`
+	ScheduledAt        *time.Time `json:"scheduled_at,omitempty" doc:"the invite's appointment, when scheduled"`
+	TimeZone           string     `json:"time_zone,omitempty" doc:"the appointment's IANA time zone, when scheduled"`
+	AskFeedback        bool       `json:"ask_feedback" doc:"the participant is asked for feedback once the consultation closes"`
+	FeedbackToken      string     `json:"feedback_token,omitempty" doc:"with ask_feedback, until feedback is given: post the feedback with the token of the last read (each read replaces it); valid once, until 24 h after the close"`
 }
 
 func (a *API) mountParticipant(rt *httpapi.Router) {
@@ -47,5 +53,7 @@ func (a *API) writeParticipation(w http.ResponseWriter, r *http.Request, p authz
 		return
 	}
 	httpapi.WriteJSON(w, http.StatusOK, participationBody{ParticipantID: v.ParticipantID, Role: string(v.Role),
-		ConsultationID: v.ConsultationID, ConsultationStatus: string(v.Status), QueueName: v.QueueName})
+		ConsultationID: v.ConsultationID, ConsultationStatus: string(v.Status), QueueName: v.QueueName,
+		Language: v.Language, ScheduledAt: v.ScheduledAt, TimeZone: v.TimeZone, AskFeedback: v.AskFeedback,
+		FeedbackToken: v.FeedbackToken})
 }

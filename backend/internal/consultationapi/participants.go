@@ -2,6 +2,7 @@ package consultationapi
 
 import (
 	"net/http"
+	"time"
 
 	"github.com/hcw-home/hcw/backend/internal/authz"
 	"github.com/hcw-home/hcw/backend/internal/consultation"
@@ -9,13 +10,15 @@ import (
 )
 
 type addParticipantRequest struct {
-	Role      string `json:"role" doc:"guest, interpreter or expert"`
-	FirstName string `json:"first_name"`
-	LastName  string `json:"last_name"`
-	Phone     string `json:"phone,omitempty" doc:"E.164, e.g. +41221234567; a phone or an email is required"`
-	Email     string `json:"email,omitempty"`
-	Language  string `json:"language,omitempty" doc:"the participant's language (BCP 47); default en; mails in en or fr, else en"`
-	Delivery  string `json:"delivery,omitempty" doc:"link (default: copy the link) or email (also mailed, naming the role)"`
+	Role        string     `json:"role" doc:"guest, interpreter or expert"`
+	FirstName   string     `json:"first_name"`
+	LastName    string     `json:"last_name"`
+	Phone       string     `json:"phone,omitempty" doc:"E.164, e.g. +41221234567; a phone or an email is required"`
+	Email       string     `json:"email,omitempty"`
+	Language    string     `json:"language,omitempty" doc:"the participant's language (BCP 47); default en; mails in en or fr, else en"`
+	Delivery    string     `json:"delivery,omitempty" doc:"link (default: copy the link) or email (also mailed, naming the role, with an .ics when scheduled)"`
+	ScheduledAt *time.Time `json:"scheduled_at,omitempty" doc:"RFC 3339; with time_zone; the link opens shortly before"`
+	TimeZone    string     `json:"time_zone,omitempty" doc:"IANA, e.g. Europe/Zurich; with scheduled_at"`
 }
 
 type participantBody struct {
@@ -57,7 +60,7 @@ func (a *API) addParticipant(w http.ResponseWriter, r *http.Request) {
 	}
 	issued, err := a.p.Consultations.AddParticipant(r.Context(), principal(r), actor(r), r.PathValue("id"), consultation.NewParticipant{
 		Role: authz.Role(req.Role), FirstName: req.FirstName, LastName: req.LastName, Phone: req.Phone, Email: req.Email,
-		Language: req.Language, Delivery: consultation.Delivery(req.Delivery),
+		Language: req.Language, Delivery: consultation.Delivery(req.Delivery), ScheduledAt: req.ScheduledAt, TimeZone: req.TimeZone,
 	})
 	if err != nil {
 		a.writeErr(w, r, err)

@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 )
 
@@ -121,17 +122,60 @@ func New(typ string, data any, topics ...string) (Event, error) {
 // Publish sends ev on Channel through db. Inside a transaction it is
 // delivered when the transaction commits, and never if it rolls back.
 func Publish(ctx context.Context, db Execer, ev Event) error {
-	b, err := json.Marshal(ev)
-	if err != nil {
-		return fmt.Errorf("encode event: %w", err)
+	return PublishAll(ctx, db, ev)
+}
+
+// PublishAll sends evs on Channel, in order, in one round trip: what a
+// change that announces many things at once (a queue's places) uses
+// instead of one Publish each. Nothing is sent if one is too large.
+func PublishAll(ctx context.Context, db Execer, evs ...Event) error {
+	payloads := make([]string, 0, len(evs))
+	for _, ev := range evs {
+		p, err := encode(ev)
+		if err != nil {
+			return err
+		}
+		payloads = append(payloads, p)
 	}
-	if len(b) > MaxPayload {
-		return fmt.Errorf("publish %s: %w (%d bytes)", ev.Type, ErrTooLarge, len(b))
+	switch len(payloads) {
+	case 0:
+		return nil
+	case 1:
+		_, err := db.Exec(ctx, `SELECT pg_notify($1, $2)`, Channel, payloads[0])
+		if err != nil {
+			return fmt.Errorf("publish %s: %w", evs[0].Type, err)
+		}
+		return nil
 	}
-	if _, err := db.Exec(ctx, `SELECT pg_notify($1, $2)`, Channel, string(b)); err != nil {
-		return fmt.Errorf("publish %s: %w", ev.Type, err)
+	// A function scan of unnest yields the array in order, so the
+	// notifications are queued in the order given.
+	if _, err := db.Exec(ctx, `SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p`, Channel, payloads); err != nil {
+		return fmt.Errorf("publish %d events: %w", len(payloads), err)
 	}
 	return nil
+}
+
+// Queue adds the publication of ev to b, for a change that sends its
+// statements in one round trip; sent within a transaction, it leaves on
+// commit like Publish.
+func Queue(b *pgx.Batch, ev Event) error {
+	payload, err := encode(ev)
+	if err != nil {
+		return err
+	}
+	b.Queue(`SELECT pg_notify($1, $2)`, Channel, payload)
+	return nil
+}
+
+func encode(ev Event) (string, error) {
+	b, err := json.Marshal(ev)
+	if err != nil {
+		return "", fmt.Errorf("encode event: %w", err)
+	}
+	if len(b) > MaxPayload {
+		return "", fmt.Errorf("publish %s: %w (%d bytes)", ev.Type, ErrTooLarge, len(b))
+	}
+	return string(b), nil
 }
 
 // PublishData is New then Publish.

@@ -3,6 +3,7 @@ package events_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"strings"
@@ -132,4 +133,37 @@ func TestPayloadLimit(t *testing.T) {
 	kind, id := events.SplitTopic("consultation:123")
 	assert.Equal(t, "consultation", kind)
 	assert.Equal(t, "123", id)
+}
+
+// TestPublishAllInOrder: many events in one statement arrive in the order
+// given, on commit only; one too large among them sends none.
+func TestPublishAllInOrder(t *testing.T) {
+	pool := dbtest.NewPool(t)
+	rec := replica(t, pool, "hcw-replica-order")
+	var evs []events.Event
+	for i := range 50 {
+		ev, err := events.New(fmt.Sprintf("test.n%02d", i), map[string]int{"i": i}, "queue:q")
+		require.NoError(t, err)
+		evs = append(evs, ev)
+	}
+	big, err := events.New("test.big", strings.Repeat("x", events.MaxPayload), "queue:q")
+	require.NoError(t, err)
+	require.ErrorIs(t, events.PublishAll(t.Context(), pool, evs[0], big), events.ErrTooLarge)
+
+	err = pgx.BeginFunc(t.Context(), pool, func(tx pgx.Tx) error {
+		if err := events.PublishAll(t.Context(), tx, evs[:49]...); err != nil {
+			return err
+		}
+		b := &pgx.Batch{}
+		if err := events.Queue(b, evs[49]); err != nil {
+			return err
+		}
+		return tx.SendBatch(t.Context(), b).Close()
+	})
+	require.NoError(t, err)
+	require.NoError(t, events.PublishAll(t.Context(), pool))
+	require.Eventually(t, func() bool { return len(rec.types()) == 50 }, 5*time.Second, 10*time.Millisecond)
+	for i, typ := range rec.types() {
+		assert.Equal(t, fmt.Sprintf("test.n%02d", i), typ)
+	}
 }

@@ -49,5 +49,9 @@ func Columns() []Column {
 		{Table: "consultations", Name: "note_sealed", ID: "id", AAD: sealedField("consultations", "note")},
 		// messages' key is (consultation_id, seq); id is unique too.
 		{Table: "messages", Name: "body_sealed", ID: "id", AAD: sealedField("messages", "body")},
+		{Table: "consultation_feedback", Name: "comment_sealed", ID: "id", AAD: sealedField("consultation_feedback", "comment")},
+		{Table: "interpreter_organisations", Name: "contact_email_sealed", ID: "id", AAD: sealedField("interpreter_organisations", "contact_email")},
+		{Table: "interpreter_organisations", Name: "members_sealed", ID: "id", AAD: sealedField("interpreter_organisations", "members")},
+		{Table: "interpreter_request_links", Name: "email_sealed", ID: "id", AAD: sealedField("interpreter_request_links", "email")},
 	}
 }

@@ -17,7 +17,9 @@ import (
 // sockets for presence, and closes sockets when sessions or consultations
 // end or the server shuts down. It is the events.Sink of this replica.
 //
-// Delivery walks every socket; a replica holds a few thousand at most.
+// Sockets are indexed by the topics they subscribe to, so an event costs
+// the sockets of its topics, not every socket of the replica: a waiting
+// room of thousands hears each arrival without a walk over all of them.
 type Hub struct {
 	mu     sync.Mutex
 	conns  map[*Conn]struct{}
@@ -25,11 +27,14 @@ type Hub struct {
 	wg     sync.WaitGroup
 	// participants counts open sockets per participant id.
 	participants map[string]int
+	// byTopic holds the sockets subscribed to each topic ("<kind>:*"
+	// included, as it is subscribed to).
+	byTopic map[string]map[*Conn]struct{}
 }
 
 // NewHub returns an empty hub.
 func NewHub() *Hub {
-	return &Hub{conns: map[*Conn]struct{}{}, participants: map[string]int{}}
+	return &Hub{conns: map[*Conn]struct{}{}, participants: map[string]int{}, byTopic: map[string]map[*Conn]struct{}{}}
 }
 
 var _ events.Sink = (*Hub)(nil)
@@ -44,6 +49,14 @@ func (h *Hub) add(c *Conn) bool {
 	h.conns[c] = struct{}{}
 	if c.Principal.Kind == "participant" {
 		h.participants[c.Principal.ID]++
+	}
+	for _, t := range c.topics {
+		set := h.byTopic[t]
+		if set == nil {
+			set = map[*Conn]struct{}{}
+			h.byTopic[t] = set
+		}
+		set[c] = struct{}{}
 	}
 	h.wg.Add(1)
 	return true
@@ -60,6 +73,14 @@ func (h *Hub) remove(c *Conn) {
 	if c.Principal.Kind == "participant" {
 		if h.participants[c.Principal.ID]--; h.participants[c.Principal.ID] <= 0 {
 			delete(h.participants, c.Principal.ID)
+		}
+	}
+	for _, t := range c.topics {
+		if set := h.byTopic[t]; set != nil {
+			delete(set, c)
+			if len(set) == 0 {
+				delete(h.byTopic, t)
+			}
 		}
 	}
 }
@@ -82,6 +103,43 @@ func (h *Hub) Len() int {
 	return len(h.conns)
 }
 
+// subscribers returns the sockets subscribed to one of topics (directly or
+// through "<kind>:*"), each once, for which match is true.
+func (h *Hub) subscribers(topics []string, match func(*Conn) bool) []*Conn {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var sets []map[*Conn]struct{}
+	for _, t := range topics {
+		if set := h.byTopic[t]; len(set) > 0 {
+			sets = append(sets, set)
+		}
+		if kind, _ := events.SplitTopic(t); kind+":*" != t {
+			if set := h.byTopic[kind+":*"]; len(set) > 0 {
+				sets = append(sets, set)
+			}
+		}
+	}
+	var targets []*Conn
+	var seen map[*Conn]struct{}
+	if len(sets) > 1 {
+		seen = map[*Conn]struct{}{}
+	}
+	for _, set := range sets {
+		for c := range set {
+			if seen != nil {
+				if _, dup := seen[c]; dup {
+					continue
+				}
+				seen[c] = struct{}{}
+			}
+			if match(c) {
+				targets = append(targets, c)
+			}
+		}
+	}
+	return targets
+}
+
 func (h *Hub) where(match func(*Conn) bool) []*Conn {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -95,7 +153,7 @@ func (h *Hub) where(match func(*Conn) bool) []*Conn {
 }
 
 // Deliver writes ev to every socket that subscribes to one of its topics
-// and whose owner may receive it (authz.CanReceive), once per socket. A
+// and whose owner may receive it (authz.CanReceiveEvent), once per socket. A
 // consultation.closed event then closes the sockets of that
 // consultation's participants with 1008, after the event; a
 // participant.revoked event closes that one participant's sockets with
@@ -110,7 +168,7 @@ func (h *Hub) Deliver(ev events.Event) {
 	if err != nil {
 		return // a RawMessage from the listener is valid JSON
 	}
-	for _, c := range h.where(func(c *Conn) bool { return c.wants(ev.Topics) }) {
+	for _, c := range h.subscribers(ev.Topics, func(c *Conn) bool { return c.wants(ev.Type, ev.Topics) }) {
 		c.enqueue(outbound{raw: raw})
 	}
 	switch ev.Type {
@@ -120,7 +178,7 @@ func (h *Hub) Deliver(ev events.Event) {
 			if kind != events.KindConsultation {
 				continue
 			}
-			for _, c := range h.where(func(c *Conn) bool { return authz.InConsultation(c.Principal, id) }) {
+			for _, c := range h.subscribers([]string{t}, func(c *Conn) bool { return authz.InConsultation(c.Principal, id) }) {
 				c.enqueue(outbound{close: true, code: websocket.StatusPolicyViolation, reason: "consultation closed"})
 			}
 		}
@@ -206,10 +264,11 @@ func (c *Conn) subscribed(topic string) bool {
 	})
 }
 
-// wants reports whether an event on topics is for this socket: subscribed
-// to and, checked anew for every event, allowed.
-func (c *Conn) wants(topics []string) bool {
+// wants reports whether an event of type typ on topics is for this
+// socket: subscribed to and, checked anew for every event, allowed
+// (authz.CanReceiveEvent).
+func (c *Conn) wants(typ string, topics []string) bool {
 	return slices.ContainsFunc(topics, func(t string) bool {
-		return c.subscribed(t) && authz.CanReceive(c.Principal, t)
+		return c.subscribed(t) && authz.CanReceiveEvent(c.Principal, typ, t)
 	})
 }
