@@ -14,7 +14,7 @@ ifeq ($(DOCKER_HOST),)
 export TESTCONTAINERS_HOST_OVERRIDE ?= 127.0.0.1
 endif
 
-.PHONY: build test test-go test-pg test-web e2e up down images mailcatcher-image web lint
+.PHONY: build test test-go test-pg test-web api-types e2e up down images mailcatcher-image web lint
 
 # The e2e suite's mail catcher (compose/mailcatcher.yml). No registry is
 # reachable in CI, so by default it is a local stand-in for axllent/mailpit,
@@ -43,8 +43,17 @@ test-go:
 test-pg:
 	bash scripts/test-postgres-versions.sh
 
+## test-web: the apps' API types match the backend's OpenAPI document, then type-check and unit-test the apps
 test-web:
-	cd web && npm ci --no-audit --no-fund && npm run typecheck && npm test
+	@echo "== openapi.json matches the backend's routes"
+	@tmp=$$(mktemp) && (cd backend && go run ./cmd/backend openapi) > "$$tmp" && \
+		{ diff -q "$$tmp" web/openapi.json >/dev/null || { rm -f "$$tmp"; echo "web/openapi.json is out of date: run make api-types and commit"; exit 1; }; }; rm -f "$$tmp"
+	cd web && npm ci --no-audit --no-fund && npm run api:check && npm run typecheck && npm test
+
+## api-types: regenerate web/openapi.json from the backend and the apps' TypeScript API types from it
+api-types:
+	cd backend && go run ./cmd/backend openapi > ../web/openapi.json
+	cd web && npm run api:types
 
 images:
 	docker compose build

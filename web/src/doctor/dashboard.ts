@@ -26,6 +26,16 @@ export class Dashboard {
   /** The last failed action's code (already_accepted, …). */
   readonly error: ReadonlySignal<string | null> = this.errorSig;
   private readonly offs: Array<() => void> = [];
+  /**
+   * Waiting lists are fetched while presence events keep coming: a list
+   * read before a patient's socket opened says "offline" and may arrive
+   * after the "online" event. Every fetch takes a number; an answer older
+   * than the list shown is dropped, and a presence event newer than the
+   * fetch that brought a list wins over what the list says.
+   */
+  private reqSeq = 0;
+  private readonly listSeq = new Map<string, number>();
+  private readonly presenceSeen = new Map<string, { online: boolean; seq: number }>();
 
   constructor(private readonly a: DashboardApi = api) {}
 
@@ -50,13 +60,20 @@ export class Dashboard {
   }
 
   async refresh(): Promise<void> {
+    const seq = ++this.reqSeq;
     try {
       const queues = await this.a.myQueues();
-      const lists = await Promise.all(queues.map((q) => this.a.waitingList(q.id).catch(() => [] as Consultation[])));
+      const lists = await Promise.all(queues.map((q) => this.a.waitingList(q.id).catch(() => null)));
       const active = await this.a.myConsultations("active").catch(() => this.activeSig.value);
       batch(() => {
+        const shown = this.waitingSig.value;
+        const m = new Map<string, Consultation[]>();
+        queues.forEach((q, i) => {
+          const list = lists[i];
+          if (!list || !this.applyList(q.id, list, seq, m)) m.set(q.id, shown.get(q.id) ?? []);
+        });
         this.queuesSig.value = queues;
-        this.waitingSig.value = new Map(queues.map((q, i) => [q.id, lists[i] ?? []]));
+        this.waitingSig.value = m;
         this.activeSig.value = active;
         this.loadedSig.value = true;
       });
@@ -67,17 +84,42 @@ export class Dashboard {
 
   private async refreshQueue(queueId: string | undefined): Promise<void> {
     if (!queueId || !this.queuesSig.value.some((q) => q.id === queueId)) return this.refresh();
+    const seq = ++this.reqSeq;
     try {
       const list = await this.a.waitingList(queueId);
       const m = new Map(this.waitingSig.value);
-      m.set(queueId, list);
-      this.waitingSig.value = m;
+      if (this.applyList(queueId, list, seq, m)) this.waitingSig.value = m;
     } catch {
       // The next event or resync refetches.
     }
   }
 
+  /** Puts a queue's list fetched by request seq into m, unless a newer one is shown; false when dropped. */
+  private applyList(queueId: string, list: Consultation[], seq: number, m: Map<string, Consultation[]>): boolean {
+    if (seq < (this.listSeq.get(queueId) ?? 0)) return false;
+    this.listSeq.set(queueId, seq);
+    m.set(
+      queueId,
+      list.map((c) => {
+        const seen = this.presenceSeen.get(c.id);
+        if (!seen) return c;
+        // An event newer than this fetch wins; an older one is in the list already.
+        if (seen.seq < seq) {
+          this.presenceSeen.delete(c.id);
+          return c;
+        }
+        return c.patient && c.patient.online !== seen.online ? { ...c, patient: { ...c.patient, online: seen.online } } : c;
+      }),
+    );
+    return true;
+  }
+
   private presence(consultationId: string, online: boolean): void {
+    this.presenceSeen.set(consultationId, { online, seq: this.reqSeq });
+    if (this.presenceSeen.size > 500) {
+      const oldest = this.presenceSeen.keys().next().value;
+      if (oldest !== undefined) this.presenceSeen.delete(oldest);
+    }
     const m = new Map<string, Consultation[]>();
     let changed = false;
     for (const [q, list] of this.waitingSig.value) {

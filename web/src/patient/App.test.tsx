@@ -207,7 +207,7 @@ describe("patient app", () => {
     expect(fetchCalls.find((c) => c.url.endsWith("/feedback"))).toMatchObject({
       method: "POST",
       url: "/api/v1/participant/consultations/c1/feedback",
-      body: { rating: "good", comment: "" },
+      body: { token: "", rating: "good" },
     });
   });
 

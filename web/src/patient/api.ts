@@ -20,9 +20,23 @@ export function redeemInvite(token: string, options: RequestOptions = {}): Promi
   return requestJson("POST", "/invites/redeem", parseRedeemed, { ...options, body: { token } });
 }
 
+/**
+ * The feedback token of the last participant read: each read of
+ * /participant/me answers a fresh one and invalidates the one before, so
+ * the feedback must carry the latest (kept in memory only).
+ */
+let lastFeedbackToken: string | undefined;
+
+/** The feedback token of the last GET /participant/me, if the queue asks for feedback. */
+export function feedbackToken(): string | undefined {
+  return lastFeedbackToken;
+}
+
 /** GET /api/v1/participant/me: the participant's consultation, status, role. 401 without a session. */
-export function getParticipation(options: RequestOptions = {}): Promise<Participation> {
-  return getJson("/participant/me", parseParticipation, options);
+export async function getParticipation(options: RequestOptions = {}): Promise<Participation> {
+  const p = await getJson("/participant/me", parseParticipation, options);
+  if (p.feedback_token) lastFeedbackToken = p.feedback_token;
+  return p;
 }
 
 /** GET /api/v1/participant/queue-position. */
@@ -49,12 +63,18 @@ export interface Feedback {
 }
 
 /**
- * POST /api/v1/participant/consultations/{id}/feedback — PROPOSED: the
- * backend has no feedback endpoint yet, and a participant's session ends
- * when the consultation closes. Until both exist this answers 401 or 404 and
- * the form says the feedback could not be sent.
+ * POST /api/v1/participant/consultations/{id}/feedback {token, rating,
+ * comment}: the participant's session ended with the consultation, so the
+ * feedback token of the last participant read authorises it (once).
  */
-export function sendFeedback(consultationId: string, feedback: Feedback, options: RequestOptions = {}): Promise<void> {
+export function sendFeedback(
+  consultationId: string,
+  feedback: Feedback,
+  options: RequestOptions & { token?: string } = {},
+): Promise<void> {
   const path = `/participant/consultations/${encodeURIComponent(consultationId)}/feedback`;
-  return requestJson("POST", path, null, { ...options, body: feedback });
+  const { token = feedbackToken(), ...rest } = options;
+  const body: Record<string, string> = { token: token ?? "", rating: feedback.rating };
+  if (feedback.comment) body["comment"] = feedback.comment;
+  return requestJson("POST", path, null, { ...rest, body });
 }

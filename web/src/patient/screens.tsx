@@ -67,7 +67,7 @@ export function TermsScreen({ flow }: { flow: PatientFlow }) {
           {t("terms.required")}
         </p>
       )}
-      <button type="submit" class="hcw-button hcw-button-wide">
+      <button type="submit" id="terms-submit" class="hcw-button hcw-button-wide">
         {t("terms.submit")}
       </button>
     </form>
@@ -185,7 +185,9 @@ export function FeedbackForm({ consultationId }: { consultationId: string }) {
         <h2 id="feedback-title" class="hcw-card-title">
           {t("feedback.title")}
         </h2>
-        <p role="status">{t("feedback.thanks")}</p>
+        <p role="status" id="feedback-thanks">
+          {t("feedback.thanks")}
+        </p>
       </section>
     );
   }
@@ -225,6 +227,7 @@ export function FeedbackForm({ consultationId }: { consultationId: string }) {
             <label key={value} class="hcw-choice">
               <input
                 type="radio"
+                id={`feedback-${value}`}
                 name="rating"
                 value={value}
                 ref={i === 0 ? first : undefined}
@@ -254,11 +257,11 @@ export function FeedbackForm({ consultationId }: { consultationId: string }) {
         onInput={(e) => (comment.value = e.currentTarget.value)}
       />
       {state.value === "failed" && (
-        <p class="hcw-field-error" role="alert">
+        <p class="hcw-field-error" role="alert" id="feedback-error">
           {t("feedback.error")}
         </p>
       )}
-      <button type="submit" class="hcw-button" disabled={state.value === "sending"}>
+      <button type="submit" id="feedback-submit" class="hcw-button" disabled={state.value === "sending"}>
         {state.value === "sending" ? t("feedback.sending") : t("feedback.submit")}
       </button>
     </form>

@@ -110,8 +110,14 @@ export interface Participation {
   queue_name?: string;
   /** NOT SENT YET: the participant's language (asked for; see Redeemed.language). */
   language?: string;
-  /** NOT SENT YET: the queue's ask_feedback switch (asked for; the form shows while unknown). */
+  /** The queue's ask_feedback switch (the form shows unless it is false). */
   ask_feedback?: boolean;
+  /**
+   * With ask_feedback, until feedback is given: the token that authorises
+   * the feedback once the consultation has closed (the session ends then).
+   * Every read answers a fresh one that replaces the previous: keep the last.
+   */
+  feedback_token?: string;
   /** NOT SENT YET: the queue's show_estimated_time switch. */
   show_estimated_time?: boolean;
 }
@@ -129,6 +135,7 @@ export function parseParticipation(body: unknown): Participation {
       queue_name: optString(o, "queue_name"),
       language: optString(o, "language"),
       ask_feedback: optBool(o, "ask_feedback"),
+      feedback_token: optString(o, "feedback_token"),
       show_estimated_time: optBool(o, "show_estimated_time"),
     },
   );

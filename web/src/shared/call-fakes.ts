@@ -4,7 +4,7 @@
  * and a media node that answers over a FakeSocket. Never imported by app code.
  */
 import type { JoinInfo } from "./api-types";
-import type { MediaDevicesLike, PeerConnectionLike } from "./call";
+import type { MediaDevicesLike, ParticipantInfo, PeerConnectionLike } from "./call";
 import { FakeSocket } from "./test-support";
 
 let trackSeq = 0;
@@ -166,7 +166,7 @@ export interface FakeNodeOptions {
   /** Answer join, publish and pub offers by themselves (default true). */
   autoAnswer?: boolean;
   /** Participants already in the room. */
-  others?: Array<{ id: string; name: string; role: string; state: string }>;
+  others?: ParticipantInfo[];
 }
 
 /** A media node behind FakeSockets: answers join, publish and offers like the real one. */

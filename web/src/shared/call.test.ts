@@ -296,6 +296,41 @@ describe("CallClient", () => {
     expect(st.inbound[1]).toMatchObject({ kind: "audio", packetsReceived: 50 });
   });
 
+  it("forces relay through the turns: servers when asked", async () => {
+    const join = joinInfo({
+      ice_servers: [
+        { urls: ["turn:turn.example:3478?transport=udp", "turns:turn.example:443?transport=tcp"], username: "u", credential: "c" },
+        { urls: ["stun:stun.example:3478"] },
+      ],
+    });
+    const relay = await started(setup({ iceTransportPolicy: "relay" }, new FakeNode(), join));
+    expect(relay.peers.pub.config.iceTransportPolicy).toBe("relay");
+    expect(relay.peers.pub.config.iceServers).toEqual([{ urls: ["turns:turn.example:443?transport=tcp"], username: "u", credential: "c" }]);
+    const all = await started(setup({ iceTransportPolicy: "all" }, new FakeNode(), join));
+    expect(all.peers.pub.config.iceTransportPolicy).toBeUndefined();
+    expect(all.peers.pub.config.iceServers).toHaveLength(2);
+  });
+
+  it("states its subscription for every remote video at join (the node may hold an older session's pause)", async () => {
+    const node = new FakeNode({
+      others: [{ id: "u-doc", name: "Dr Who", role: "doctor", state: "active", tracks: [{ id: "TR_cam", participant: "u-doc", kind: "video", source: "camera", muted: false }] }],
+    });
+    const s = await started(setup({}, node));
+    expect(sent(s.node)).toContainEqual({ type: "subscription", data: { track_id: "TR_cam", paused: false, quality: "high" } });
+  });
+
+  it("reports the candidate pair in use", async () => {
+    const s = await started(setup());
+    s.peers.sub.stats = [
+      { id: "T", type: "transport", selectedCandidatePairId: "P" },
+      { id: "P", type: "candidate-pair", localCandidateId: "L", remoteCandidateId: "R", state: "succeeded" },
+      { id: "L", type: "local-candidate", candidateType: "relay", protocol: "udp", relayProtocol: "tls" },
+      { id: "R", type: "remote-candidate", candidateType: "host" },
+    ];
+    const st = await s.client.stats();
+    expect(st.transport?.sub).toEqual({ localType: "relay", remoteType: "host", protocol: "udp", relayProtocol: "tls" });
+  });
+
   it("leaves: tells the node and releases the devices", async () => {
     const s = await started(setup());
     const sock = s.node.last;

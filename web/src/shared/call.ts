@@ -159,6 +159,28 @@ export interface CallOptions {
   environment?: CallEnvironment | null;
   /** Send simulcast (three encodings) for the camera (default true). */
   simulcast?: boolean;
+  /**
+   * "relay": gather relay candidates only, through the join answer's
+   * turns: servers (TURN over TLS on 443), for networks that let nothing
+   * else through. Default: what localStorage[ICE_POLICY_STORAGE_KEY] says
+   * on this device, else "all".
+   */
+  iceTransportPolicy?: RTCIceTransportPolicy;
+}
+
+/**
+ * localStorage key that forces relay-only ICE on this device ("relay"),
+ * without a new build: support staff (or an end-to-end test) set it for a
+ * network that blocks UDP and every port but 443.
+ */
+export const ICE_POLICY_STORAGE_KEY = "hcw.iceTransportPolicy";
+
+function storedIcePolicy(): RTCIceTransportPolicy {
+  try {
+    return globalThis.localStorage?.getItem(ICE_POLICY_STORAGE_KEY) === "relay" ? "relay" : "all";
+  } catch {
+    return "all";
+  }
 }
 
 /** The page events the client follows. */
@@ -221,8 +243,21 @@ export interface InboundTrackStats {
   frameHeight?: number;
 }
 
+/** The candidate pair a peer connection uses (from getStats). */
+export interface CandidatePairInfo {
+  /** host, srflx, prflx or relay: the local candidate's type ("relay": through TURN). */
+  localType: string;
+  remoteType: string;
+  /** udp or tcp, between the browser and the TURN server or the node. */
+  protocol?: string;
+  /** For a relay candidate: udp, tcp or tls to the TURN server. */
+  relayProtocol?: string;
+}
+
 export interface CallStats {
   inbound: InboundTrackStats[];
+  /** The candidate pairs in use on pub and sub. */
+  transport?: { pub?: CandidatePairInfo; sub?: CandidatePairInfo };
   /** Round trip to the node in ms (pub's selected candidate pair), when known. */
   rttMs?: number;
   /** Bits/s the browser estimates it can send. */
@@ -238,6 +273,37 @@ export interface SubscriptionPreference {
 export type DeviceKind = "audioinput" | "videoinput" | "audiooutput";
 
 // ---------------------------------------------------------------- helpers
+
+/** The candidate pair in use, from a peer connection's stats (the transport's selection, else the nominated pair). */
+export function selectedPair(report: RTCStatsReport): CandidatePairInfo | undefined {
+  const all = new Map<string, Record<string, unknown>>();
+  report.forEach((s: Record<string, unknown>) => {
+    if (typeof s["id"] === "string") all.set(s["id"], s);
+  });
+  let pair: Record<string, unknown> | undefined;
+  for (const s of all.values()) {
+    if (s["type"] === "transport" && typeof s["selectedCandidatePairId"] === "string") {
+      pair = all.get(s["selectedCandidatePairId"]);
+      if (pair) break;
+    }
+  }
+  if (!pair) {
+    for (const s of all.values()) {
+      if (s["type"] === "candidate-pair" && (s["nominated"] === true || s["selected"] === true) && s["state"] === "succeeded") {
+        pair = s;
+        break;
+      }
+    }
+  }
+  if (!pair) return undefined;
+  const local = all.get(String(pair["localCandidateId"]));
+  const remote = all.get(String(pair["remoteCandidateId"]));
+  if (!local) return undefined;
+  const info: CandidatePairInfo = { localType: String(local["candidateType"] ?? ""), remoteType: String(remote?.["candidateType"] ?? "") };
+  if (typeof local["protocol"] === "string") info.protocol = local["protocol"];
+  if (typeof local["relayProtocol"] === "string") info.relayProtocol = local["relayProtocol"];
+  return info;
+}
 
 interface Pending {
   resolve: (env: SignalEnvelope) => void;
@@ -383,6 +449,7 @@ export class CallClient {
       | "statsIntervalMs"
       | "now"
       | "simulcast"
+      | "iceTransportPolicy"
     >
   >;
   private readonly createSocket: (url: string, protocols: string[]) => SocketLike;
@@ -478,6 +545,7 @@ export class CallClient {
       statsIntervalMs: options.statsIntervalMs ?? 2_000,
       now: options.now ?? Date.now,
       simulcast: options.simulcast ?? true,
+      iceTransportPolicy: options.iceTransportPolicy ?? storedIcePolicy(),
     };
     this.createSocket = options.createSocket ?? ((url, protocols) => new WebSocket(url, protocols));
     this.createPC =
@@ -634,6 +702,8 @@ export class CallClient {
     const sub = this.sub?.pc;
     if (sub) {
       const report = await sub.getStats();
+      const pair = selectedPair(report);
+      if (pair) out.transport = { ...out.transport, sub: pair };
       report.forEach((s: Record<string, unknown>) => {
         if (s["type"] !== "inbound-rtp") return;
         const kind = (s["kind"] ?? s["mediaType"]) === "video" ? "video" : "audio";
@@ -657,6 +727,8 @@ export class CallClient {
     const pub = this.pub?.pc;
     if (pub) {
       const report = await pub.getStats();
+      const pair = selectedPair(report);
+      if (pair) out.transport = { ...out.transport, pub: pair };
       report.forEach((s: Record<string, unknown>) => {
         if (s["type"] === "candidate-pair" && (s["nominated"] === true || s["selected"] === true) && s["state"] === "succeeded") {
           const rtt = s["currentRoundTripTime"];
@@ -751,8 +823,17 @@ export class CallClient {
   // ------------------------------------------------------------ session
 
   private rtcConfig(): RTCConfiguration {
-    return {
-      iceServers: this.join.ice_servers.map((s) => {
+    const relay = this.opts.iceTransportPolicy === "relay";
+    let servers = this.join.ice_servers;
+    if (relay) {
+      // Only TURN over TLS: what goes through a network that lets 443 alone out.
+      const tls = servers
+        .map((s) => ({ ...s, urls: s.urls.filter((u) => u.startsWith("turns:")) }))
+        .filter((s) => s.urls.length > 0);
+      if (tls.length > 0) servers = tls;
+    }
+    const config: RTCConfiguration = {
+      iceServers: servers.map((s) => {
         const server: RTCIceServer = { urls: s.urls };
         if (s.username !== undefined) server.username = s.username;
         if (s.credential !== undefined) server.credential = s.credential;
@@ -760,6 +841,8 @@ export class CallClient {
       }),
       bundlePolicy: "max-bundle",
     };
+    if (relay) config.iceTransportPolicy = "relay";
+    return config;
   }
 
   /** Opens a socket, joins (resuming or not), sets up both peer connections and publishes. */
@@ -783,7 +866,12 @@ export class CallClient {
     this.droppedAt = null;
     this.stateSig.value = "connected";
     await this.publishAll(gen);
-    for (const id of this.prefs.keys()) this.sendSubscription(id);
+    // State what this page wants for every remote video, not only what it
+    // changed: the node may hold this identity's earlier session (a tab that
+    // was closed went hidden first, and paused its remote video).
+    this.resendVideoSubscriptions();
+    const videos = new Set([...this.remotesSig.value.values()].flatMap((p) => p.tracks.filter((t) => t.kind === "video").map((t) => t.id)));
+    for (const id of this.prefs.keys()) if (!videos.has(id)) this.sendSubscription(id);
   }
 
   private openSocket(gen: number): Promise<void> {
