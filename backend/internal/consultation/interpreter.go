@@ -114,14 +114,15 @@ const organisationColumns = `id::text AS id, name, languages, contact_email_seal
 
 const (
 	sqlOrganisationInsert = `
-INSERT INTO interpreter_organisations (id, name, languages, contact_email_sealed, members_sealed, created_at, updated_at)
-VALUES ($1, $2, $3, $4, $5, $6, $6)`
+INSERT INTO interpreter_organisations (id, name, languages, contact_email_sealed, members_sealed, created_at, updated_at, name_key)
+VALUES ($1, $2, $3, $4, $5, $6, $6, $7)`
 	sqlOrganisationUpdate = `
-UPDATE interpreter_organisations SET name = $2, languages = $3, contact_email_sealed = $4, members_sealed = $5, updated_at = $6
+UPDATE interpreter_organisations SET name = $2, languages = $3, contact_email_sealed = $4, members_sealed = $5, updated_at = $6,
+    name_key = $7
 WHERE id = $1`
 	sqlOrganisationDelete = `DELETE FROM interpreter_organisations WHERE id = $1`
 	sqlOrganisationByID   = `SELECT ` + organisationColumns + ` FROM interpreter_organisations WHERE id = $1`
-	sqlOrganisationList   = `SELECT ` + organisationColumns + ` FROM interpreter_organisations ORDER BY lower(name), id`
+	sqlOrganisationList   = `SELECT ` + organisationColumns + ` FROM interpreter_organisations ORDER BY name_key, id`
 
 	sqlInterpreterRequestInsert = `
 INSERT INTO interpreter_requests (id, consultation_id, organisation_id, language, requested_by, status, created_at, expires_at)
@@ -255,7 +256,7 @@ func (s *Service) CreateOrganisation(ctx context.Context, a Actor, in Organisati
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, sqlOrganisationInsert, id, in.Name, in.Languages,
 			s.seal("interpreter_organisations", "contact_email", id, []byte(in.ContactEmail)),
-			s.seal("interpreter_organisations", "members", id, members), s.now()); err != nil {
+			s.seal("interpreter_organisations", "members", id, members), s.now(), nameKey(in.Name)); err != nil {
 			return mapOrganisationErr(err)
 		}
 		return s.record(ctx, tx, a, ActionOrganisationCreated, "interpreter_organisation", id, "", audit.OutcomeSuccess)
@@ -265,6 +266,10 @@ func (s *Service) CreateOrganisation(ctx context.Context, a Actor, in Organisati
 	}
 	return s.Organisation(ctx, id)
 }
+
+// nameKey is what makes two organisation names the same: Go's Unicode
+// lower-casing, not the database's (which depends on its locale).
+func nameKey(name string) string { return strings.ToLower(name) }
 
 // UpdateOrganisation replaces an organisation's fields (audited). Open
 // requests keep the links already mailed.
@@ -279,7 +284,7 @@ func (s *Service) UpdateOrganisation(ctx context.Context, a Actor, id string, in
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, sqlOrganisationUpdate, id, in.Name, in.Languages,
 			s.seal("interpreter_organisations", "contact_email", id, []byte(in.ContactEmail)),
-			s.seal("interpreter_organisations", "members", id, members), s.now())
+			s.seal("interpreter_organisations", "members", id, members), s.now(), nameKey(in.Name))
 		if err != nil {
 			return mapOrganisationErr(err)
 		}

@@ -51,6 +51,9 @@ CREATE INDEX consultation_feedback_consultation ON consultation_feedback (consul
 CREATE TABLE interpreter_organisations (
     id                   uuid        PRIMARY KEY,
     name                 text        NOT NULL CHECK (length(name) BETWEEN 1 AND 100),
+    -- name lower-cased by the backend (Unicode rules, whatever the
+    -- database's locale: lower() under the C locale leaves É alone).
+    name_key             text        NOT NULL,
     languages            text[]      NOT NULL CHECK (cardinality(languages) BETWEEN 1 AND 50),
     contact_email_sealed bytea,
     members_sealed       bytea       NOT NULL,
@@ -58,7 +61,7 @@ CREATE TABLE interpreter_organisations (
     updated_at           timestamptz NOT NULL
 );
 
-CREATE UNIQUE INDEX interpreter_organisations_name_key ON interpreter_organisations (lower(name));
+CREATE UNIQUE INDEX interpreter_organisations_name_key ON interpreter_organisations (name_key);
 
 -- A doctor's request for an interpreter of an organisation in a language:
 -- every member is mailed a one-time accept link (interpreter_request_links,
