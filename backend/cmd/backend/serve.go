@@ -35,6 +35,7 @@ import (
 	"github.com/hcw-home/hcw/backend/internal/sealed"
 	"github.com/hcw-home/hcw/backend/internal/signin"
 	"github.com/hcw-home/hcw/backend/internal/staffapi"
+	"github.com/hcw-home/hcw/backend/internal/statistics"
 	"github.com/hcw-home/hcw/backend/internal/version"
 )
 
@@ -209,7 +210,8 @@ func buildAPI(ctx context.Context, cfg *config.Options, base httpapi.Params, poo
 	auth := consultationapi.Authenticator(staff.Authenticator(), consultations)
 	p := base
 	p.Auth = auth
-	p.Mount = []func(*httpapi.Router){staff.Mount, consultationAPI.Mount, mediaAPI.Mount}
+	statisticsAPI := statistics.NewAPI(statistics.Params{Reports: statistics.NewStore(pool), Audit: auditStore, Logger: logger})
+	p.Mount = []func(*httpapi.Router){staff.Mount, consultationAPI.Mount, mediaAPI.Mount, statisticsAPI.Mount}
 	// Real-time: this replica's sockets hear every replica's events through
 	// LISTEN/NOTIFY, and presence is counted per replica in the database.
 	replica := newReplicaID()

@@ -29,6 +29,7 @@ import (
 	"github.com/hcw-home/hcw/backend/internal/signin"
 	"github.com/hcw-home/hcw/backend/internal/signin/totp"
 	"github.com/hcw-home/hcw/backend/internal/staffapi"
+	"github.com/hcw-home/hcw/backend/internal/statistics"
 )
 
 func TestMain(m *testing.M) { dbtest.Main(m) }
@@ -92,8 +93,10 @@ func newEnv(t *testing.T, opts ...func(*staffapi.Params)) *env {
 		o(&params)
 	}
 	api := staffapi.New(params)
+	// The statistics routes are admin routes too: the matrix covers them.
+	stats := statistics.NewAPI(statistics.Params{Reports: statistics.NewStore(pool), Audit: e.audit, Logger: logger})
 	e.h, e.rt = httpapi.NewHandler(httpapi.Params{
-		Logger: logger, AppHosts: appHosts, Auth: api.Authenticator(), Mount: []func(*httpapi.Router){api.Mount},
+		Logger: logger, AppHosts: appHosts, Auth: api.Authenticator(), Mount: []func(*httpapi.Router){api.Mount, stats.Mount},
 		Edge: clientinfo.NewEdge(clientinfo.EdgeParams{Logger: logger}),
 	})
 	return e
@@ -259,7 +262,7 @@ func TestRouteMatrix(t *testing.T) {
 		"listUsers": adminOnly, "createUser": adminOnly, "getUser": adminOnly, "updateUser": adminOnly,
 		"disableUser": adminOnly, "enableUser": adminOnly, "approveUser": adminOnly, "resetSecondFactor": adminOnly,
 		"listAPIKeys": adminOnly, "createAPIKey": adminOnly, "revokeAPIKey": adminOnly, "verifyAudit": adminOnly,
-		"listMediaNodes": adminOnly,
+		"listMediaNodes": adminOnly, "getStatistics": adminOnly, "exportStatistics": adminOnly,
 	}
 	// Operations that end the caller's session get a fresh one each time.
 	endsSession := map[string]bool{"signOut": true, "signOutEverywhere": true}

@@ -1,4 +1,23 @@
 import "../shared/theme.css";
-import { mountApp } from "../shared/mount";
+import "../shared/call.css";
+import "./admin.css";
+import { render } from "preact";
+import { APP_TITLES, PRODUCT_NAME } from "../shared/apps";
+import { chooseLanguage, setLanguage } from "../shared/i18n";
+import { DoctorAuth } from "../doctor/auth";
+import { AdminApp } from "./App";
 
-mountApp("admin");
+/** Starts the admin app in #app: language, then a setup link, a session or the sign-in form. */
+export async function startAdminApp(root: HTMLElement | null = document.getElementById("app")): Promise<DoctorAuth> {
+  if (!root) throw new Error(`${PRODUCT_NAME} admin: no #app element in the page`);
+  document.body.dataset["app"] = "admin";
+  document.title = `${PRODUCT_NAME} — ${APP_TITLES.admin}`;
+  await setLanguage(chooseLanguage());
+  // The same sign-in steps and /api/v1/auth routes as the doctor app.
+  const auth = new DoctorAuth();
+  render(<AdminApp auth={auth} />, root);
+  await auth.start(location.pathname, location.hash);
+  return auth;
+}
+
+void startAdminApp();

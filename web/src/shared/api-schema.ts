@@ -163,6 +163,40 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/admin/statistics": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Closed consultations per day and queue, with totals: counts, waiting and consultation times, calls, feedback. Query: from, to (YYYY-MM-DD, UTC, both included; default the last 30 days; at most 366 days), queue_id. */
+        get: operations["getStatistics"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/admin/statistics.csv": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The same figures as getStatistics as a text/csv attachment with a header row, one line per day and queue. Query: from, to (YYYY-MM-DD, UTC, both included; default the last 30 days; at most 366 days), queue_id. */
+        get: operations["exportStatistics"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/admin/users": {
         parameters: {
             query?: never;
@@ -1219,6 +1253,18 @@ export interface components {
                 message: string;
             };
         };
+        Figures: {
+            avg_consultation_seconds?: number | null;
+            avg_wait_seconds?: number | null;
+            calls: number;
+            cancelled: number;
+            closed: number;
+            completed: number;
+            feedback_bad: number;
+            feedback_good: number;
+            feedback_ok: number;
+            p90_wait_seconds?: number | null;
+        };
         JWK: {
             alg: string;
             crv: string;
@@ -1229,6 +1275,20 @@ export interface components {
         };
         JWKS: {
             keys: components["schemas"]["JWK"][];
+        };
+        Report: {
+            from: string;
+            queue_id?: string;
+            rows: components["schemas"]["Row"][];
+            to: string;
+            totals: components["schemas"]["Figures"];
+        };
+        Row: {
+            /** @description YYYY-MM-DD (UTC) */
+            day: string;
+            figures: components["schemas"]["Figures"];
+            queue_id?: string | null;
+            queue_name?: string;
         };
         acceptRequest: {
             /** @description the interpreter's name as participants see it (default Interpreter) */
@@ -2677,6 +2737,98 @@ export interface operations {
             };
             /** @description Not Found */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getStatistics: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Report"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    exportStatistics: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
