@@ -36,7 +36,9 @@ type result struct {
 	NodeCPUPercent float64 `json:"node_cpu_percent"`
 	NodeRSSMiB     float64 `json:"node_rss_mib"`
 	KiBPerPeer     float64 `json:"node_kib_per_participant"`
-	JoinSeconds    float64 `json:"join_seconds"`
+	// Layers counts received video packets by simulcast layer (q, h, f).
+	Layers      map[string]int64 `json:"video_layers,omitempty"`
+	JoinSeconds float64          `json:"join_seconds"`
 }
 
 // stampOffset is where the stamp (send time, sequence, layer) sits in a
@@ -67,6 +69,7 @@ type collector struct {
 	mu        sync.Mutex
 	flows     map[string]*flow
 	latencies []float64
+	layers    map[byte]int64
 	received  atomic.Int64
 	ready     sync.Map // "<sub>/<track>" -> struct{}
 }
@@ -80,7 +83,14 @@ func (c *collector) packet(key string, payload []byte, at time.Time) {
 	seq := binary.BigEndian.Uint32(payload[8:])
 	transit := float64(at.UnixNano()-sent) / 1e6
 	c.received.Add(1)
+	// Each simulcast layer numbers its packets on its own: a subscriber
+	// switched between layers has one flow per layer.
+	key += "/" + string(rune('0'+payload[12]))
 	c.mu.Lock()
+	if c.layers == nil {
+		c.layers = map[byte]int64{}
+	}
+	c.layers[payload[12]]++
 	f := c.flows[key]
 	if f == nil {
 		f = &flow{min: seq, max: seq}
@@ -229,6 +239,12 @@ func runOnce(o options, subs int) (result, error) {
 	if len(col.flows) > 0 {
 		r.JitterMillis = jitter / float64(len(col.flows))
 	}
+	if o.scenario == "video" {
+		r.Layers = map[string]int64{}
+		for l, n := range col.layers {
+			r.Layers[[]string{"q", "h", "f"}[min(int(l), 2)]] = n
+		}
+	}
 	if len(col.latencies) > 0 {
 		slices.Sort(col.latencies)
 		r.P50Millis = col.latencies[len(col.latencies)/2]
@@ -368,11 +384,15 @@ func vp8Payload(b []byte, start, key bool, w, h int) {
 
 func printTable(rs []result) {
 	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(w, "scenario\tpubs\tsubs\tfwd pkt/s\tloss %\tp50 ms\tp99 ms\tjitter ms\tnode CPU %\tµs/pkt\tRSS MiB\tKiB/peer\tjoin s\t")
+	fmt.Fprintln(w, "scenario\tpubs\tsubs\tfwd pkt/s\tloss %\tp50 ms\tp99 ms\tjitter ms\tnode CPU %\tµs/pkt\tRSS MiB\tKiB/peer\tjoin s\tlayers q/h/f %\t")
 	for _, r := range rs {
-		fmt.Fprintf(w, "%s\t%d\t%d\t%.0f\t%.3f\t%.2f\t%.2f\t%.2f\t%.1f\t%.2f\t%.1f\t%.0f\t%.1f\t\n",
+		layers := "-"
+		if total := r.Layers["q"] + r.Layers["h"] + r.Layers["f"]; total > 0 {
+			layers = fmt.Sprintf("%d/%d/%d", 100*r.Layers["q"]/total, 100*r.Layers["h"]/total, 100*r.Layers["f"]/total)
+		}
+		fmt.Fprintf(w, "%s\t%d\t%d\t%.0f\t%.3f\t%.2f\t%.2f\t%.2f\t%.1f\t%.2f\t%.1f\t%.0f\t%.1f\t%s\t\n",
 			r.Scenario, r.Publishers, r.Subscribers, r.PacketsPerSec, r.LossPercent, r.P50Millis, r.P99Millis,
-			r.JitterMillis, r.NodeCPUPercent, r.CPUMicrosPerPk, r.NodeRSSMiB, r.KiBPerPeer, r.JoinSeconds)
+			r.JitterMillis, r.NodeCPUPercent, r.CPUMicrosPerPk, r.NodeRSSMiB, r.KiBPerPeer, r.JoinSeconds, layers)
 	}
 	w.Flush()
 }
