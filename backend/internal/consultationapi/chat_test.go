@@ -451,8 +451,10 @@ func (s *sinkLog) state() (int, int) {
 	return len(s.seqs), s.resyncs
 }
 
-// TestChatNoLoss is the no-loss test, scaled for CI: three clients
-// send 200 messages each through the service; about one send in five is
+// TestChatNoLoss is the database half of the no-loss test (the
+// whole of it, over sockets and two replicas, is
+// TestChatNoLossAcrossReplicas): three clients send 200 messages each
+// through the service; about one send in five is
 // repeated with the same key (a lost ack), and a failed send is retried
 // with its key until acked. Midway a replica's listening connection and
 // every pooled connection are killed with pg_terminate_backend. Then:
