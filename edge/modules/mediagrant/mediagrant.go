@@ -19,15 +19,12 @@ package mediagrant
 import (
 	"context"
 	"crypto/ed25519"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"path"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -38,6 +35,7 @@ import (
 
 	"github.com/hcw-home/hcw/contract/grant"
 	"github.com/hcw-home/hcw/contract/nodeapi"
+	"github.com/hcw-home/hcw/edge/internal/backendfetch"
 )
 
 func init() {
@@ -100,16 +98,14 @@ type MediaGrant struct {
 
 // keySet holds the trusted keys and the means to refresh them.
 type keySet struct {
-	url               string
-	client            *http.Client
-	logger            *zap.Logger
-	unknownKidRefresh time.Duration
-	verifier          *grant.Verifier
+	src      backendfetch.Getter
+	logger   *zap.Logger
+	verifier *grant.Verifier
 
-	hasKeys  atomic.Bool
-	failing  atomic.Bool
-	missMu   sync.Mutex
-	lastMiss time.Time
+	hasKeys atomic.Bool
+	failing backendfetch.Latch
+	// miss bounds the early fetches of grants naming an unknown key.
+	miss backendfetch.Throttle
 }
 
 // CaddyModule returns the Caddy module information.
@@ -126,10 +122,10 @@ func (MediaGrant) CaddyModule() caddy.ModuleInfo {
 func (g *MediaGrant) Provision(ctx caddy.Context) error {
 	g.logger = ctx.Logger()
 	ks := &keySet{logger: g.logger, verifier: grant.NewVerifier()}
-	ks.url = caddy.NewReplacer().ReplaceAll(g.JWKSURL, "")
-	u, err := url.Parse(ks.url)
+	ks.src.URL = caddy.NewReplacer().ReplaceAll(g.JWKSURL, "")
+	u, err := url.Parse(ks.src.URL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("jwks_url %q: not an http(s) URL", ks.url)
+		return fmt.Errorf("jwks_url %q: not an http(s) URL", ks.src.URL)
 	}
 	if g.Refresh == 0 {
 		g.Refresh = caddy.Duration(DefaultRefresh)
@@ -140,8 +136,9 @@ func (g *MediaGrant) Provision(ctx caddy.Context) error {
 	if g.Timeout == 0 {
 		g.Timeout = caddy.Duration(DefaultTimeout)
 	}
-	ks.unknownKidRefresh = time.Duration(g.UnknownKidRefresh)
-	ks.client = &http.Client{Timeout: time.Duration(g.Timeout)}
+	ks.miss.Interval = time.Duration(g.UnknownKidRefresh)
+	ks.src.Client = &http.Client{Timeout: time.Duration(g.Timeout)}
+	ks.src.MaxBytes = maxJWKSBytes
 	g.keys = ks
 
 	_ = ks.refresh(ctx)
@@ -232,12 +229,7 @@ func (ks *keySet) verify(ctx context.Context, token, node string) error {
 	if !errors.Is(err, grant.ErrUnknownKey) {
 		return err
 	}
-	ks.missMu.Lock()
-	if now := time.Now(); now.Sub(ks.lastMiss) >= ks.unknownKidRefresh {
-		ks.lastMiss = now
-		_ = ks.refresh(ctx)
-	}
-	ks.missMu.Unlock()
+	ks.miss.Do(nil, func() { _ = ks.refresh(ctx) })
 	_, err = ks.verifier.Verify(token, time.Now(), "", node)
 	return err
 }
@@ -280,14 +272,14 @@ func (g *MediaGrant) refreshLoop(ctx context.Context) {
 func (ks *keySet) refresh(ctx context.Context) error {
 	keys, err := ks.fetch(ctx)
 	if err != nil {
-		if ctx.Err() == nil && !ks.failing.Swap(true) {
-			ks.logger.Warn("media grant keys unavailable; retrying", zap.String("url", ks.url), zap.Bool("have_keys", ks.hasKeys.Load()), zap.Error(err))
+		if ctx.Err() == nil && ks.failing.Fail() {
+			ks.logger.Warn("media grant keys unavailable; retrying", zap.String("url", ks.src.URL), zap.Bool("have_keys", ks.hasKeys.Load()), zap.Error(err))
 		}
 		return err
 	}
 	ks.verifier.SetKeys(keys...)
 	first := !ks.hasKeys.Swap(true)
-	if ks.failing.Swap(false) || first {
+	if ks.failing.Recover() || first {
 		kids := make([]string, len(keys))
 		for i, k := range keys {
 			kids[i] = grant.KeyID(k)
@@ -298,22 +290,9 @@ func (ks *keySet) refresh(ctx context.Context) error {
 }
 
 func (ks *keySet) fetch(ctx context.Context) ([]ed25519.PublicKey, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, ks.url, nil)
+	body, err := ks.src.Get(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("fetch jwks: %w", err)
-	}
-	req.Header.Set("Accept", "application/json")
-	resp, err := ks.client.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("fetch jwks: %w", err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxJWKSBytes))
-	if err != nil {
-		return nil, fmt.Errorf("fetch jwks: %w", err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("fetch jwks: status %d", resp.StatusCode)
 	}
 	keys, err := grant.ParseJWKS(body)
 	if err != nil {
@@ -339,18 +318,9 @@ func isUpgrade(r *http.Request) bool {
 	return false
 }
 
-// writeCode answers with the edge's JSON error shape. A failed write is
-// not returned: Caddy would log it with the request's headers, which carry
-// the grant.
-func writeCode(w http.ResponseWriter, status int, code string) error {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(struct {
-		Code string `json:"code"`
-	}{code})
-	return nil
-}
+// writeCode answers with the edge's JSON error shape; see
+// backendfetch.WriteCode.
+var writeCode = backendfetch.WriteCode
 
 // Interface guards.
 var (

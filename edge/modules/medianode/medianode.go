@@ -16,7 +16,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -32,6 +31,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/hcw-home/hcw/contract/nodeapi"
+	"github.com/hcw-home/hcw/edge/internal/backendfetch"
 )
 
 func init() {
@@ -100,16 +100,14 @@ type MediaNode struct {
 
 // registry is the cached node list and the means to refresh it.
 type registry struct {
-	url    string
-	secret string
-	client *http.Client
+	src    backendfetch.Getter
 	logger *zap.Logger
 
-	snap     atomic.Pointer[snapshot]
-	failing  atomic.Bool
-	missMu   sync.Mutex
-	lastMiss time.Time
-	skipped  sync.Map // invalid entries already logged
+	snap    atomic.Pointer[snapshot]
+	failing backendfetch.Latch
+	// miss bounds the synchronous fetches of unknown ids.
+	miss    backendfetch.Throttle
+	skipped sync.Map // invalid entries already logged
 }
 
 // snapshot is one fetched registry, immutable once stored.
@@ -136,11 +134,12 @@ func (m *MediaNode) Provision(ctx caddy.Context) error {
 	repl := caddy.NewReplacer()
 
 	reg := &registry{logger: m.logger}
-	reg.url = repl.ReplaceAll(m.RegistryURL, "")
-	u, err := url.Parse(reg.url)
+	reg.src.URL = repl.ReplaceAll(m.RegistryURL, "")
+	u, err := url.Parse(reg.src.URL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("registry_url %q: not an http(s) URL", reg.url)
+		return fmt.Errorf("registry_url %q: not an http(s) URL", reg.src.URL)
 	}
+	var secret string
 
 	switch {
 	case m.SecretFile != "":
@@ -149,11 +148,11 @@ func (m *MediaNode) Provision(ctx caddy.Context) error {
 		if err != nil {
 			return fmt.Errorf("secret_file: %w", err)
 		}
-		reg.secret = strings.TrimRight(string(b), "\r\n")
+		secret = strings.TrimRight(string(b), "\r\n")
 	default:
-		reg.secret = repl.ReplaceAll(m.Secret, "")
+		secret = repl.ReplaceAll(m.Secret, "")
 	}
-	if len(reg.secret) < nodeapi.MinSecretLen {
+	if len(secret) < nodeapi.MinSecretLen {
 		return fmt.Errorf("node secret: shorter than %d characters", nodeapi.MinSecretLen)
 	}
 
@@ -163,7 +162,10 @@ func (m *MediaNode) Provision(ctx caddy.Context) error {
 	if m.Timeout == 0 {
 		m.Timeout = caddy.Duration(DefaultTimeout)
 	}
-	reg.client = &http.Client{Timeout: time.Duration(m.Timeout)}
+	reg.src.Client = &http.Client{Timeout: time.Duration(m.Timeout)}
+	reg.src.MaxBytes = maxRegistryBytes
+	reg.src.Authorize = func(r *http.Request) { nodeapi.Authorize(r, secret) }
+	reg.miss.Interval = missRefreshInterval
 	reg.snap.Store(&snapshot{})
 	m.reg = reg
 
@@ -172,7 +174,7 @@ func (m *MediaNode) Provision(ctx caddy.Context) error {
 	m.done = make(chan struct{})
 	go m.refreshLoop(loopCtx)
 
-	m.logger.Info("media node registry", zap.String("url", reg.url), zap.Duration("refresh", time.Duration(m.Refresh)))
+	m.logger.Info("media node registry", zap.String("url", reg.src.URL), zap.Duration("refresh", time.Duration(m.Refresh)))
 	return nil
 }
 
@@ -241,16 +243,9 @@ func (reg *registry) lookup(ctx context.Context, id string) (nodeapi.RegistryNod
 	if n, ok := reg.snap.Load().nodes[id]; ok {
 		return n, true
 	}
-	reg.missMu.Lock()
-	defer reg.missMu.Unlock()
 	// Another request may have fetched while this one waited.
-	if n, ok := reg.snap.Load().nodes[id]; ok {
-		return n, true
-	}
-	if now := time.Now(); now.Sub(reg.lastMiss) >= missRefreshInterval {
-		reg.lastMiss = now
-		reg.refresh(ctx)
-	}
+	known := func() bool { _, ok := reg.snap.Load().nodes[id]; return ok }
+	reg.miss.Do(known, func() { reg.refresh(ctx) })
 	n, ok := reg.snap.Load().nodes[id]
 	return n, ok
 }
@@ -279,12 +274,12 @@ func (reg *registry) refresh(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
-		if !reg.failing.Swap(true) {
+		if reg.failing.Fail() {
 			reg.logger.Warn("media node registry unavailable; keeping the last known nodes", zap.Error(err))
 		}
 		return
 	}
-	if reg.failing.Swap(false) {
+	if reg.failing.Recover() {
 		reg.logger.Info("media node registry available again", zap.Int("nodes", len(nodes)))
 	}
 	next := &snapshot{nodes: nodes, started: started}
@@ -297,23 +292,12 @@ func (reg *registry) refresh(ctx context.Context) {
 }
 
 func (reg *registry) fetch(ctx context.Context) (map[string]nodeapi.RegistryNode, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, reg.url, nil)
+	body, err := reg.src.Get(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("fetch registry: %w", err)
-	}
-	nodeapi.Authorize(req, reg.secret)
-	req.Header.Set("Accept", "application/json")
-	resp, err := reg.client.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("fetch registry: %w", err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxRegistryBytes))
-		return nil, fmt.Errorf("fetch registry: status %d", resp.StatusCode)
 	}
 	var doc nodeapi.Registry
-	if err := json.NewDecoder(io.LimitReader(resp.Body, maxRegistryBytes)).Decode(&doc); err != nil {
+	if err := json.Unmarshal(body, &doc); err != nil {
 		return nil, fmt.Errorf("fetch registry: %w", err)
 	}
 	nodes := make(map[string]nodeapi.RegistryNode, len(doc.Nodes))
@@ -339,18 +323,9 @@ func validUpstream(s string) bool {
 	return err == nil && host != "" && port != "" && !strings.ContainsAny(s, "/{}")
 }
 
-// writeCode answers with the edge's JSON error shape. A failed write is
-// not returned: Caddy would log it with the request's headers, which carry
-// the client's grant.
-func writeCode(w http.ResponseWriter, status int, code string) error {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(struct {
-		Code string `json:"code"`
-	}{code})
-	return nil
-}
+// writeCode answers with the edge's JSON error shape; see
+// backendfetch.WriteCode.
+var writeCode = backendfetch.WriteCode
 
 // Interface guards.
 var (
