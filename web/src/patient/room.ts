@@ -8,7 +8,7 @@ import { batch, signal, type ReadonlySignal, type Signal } from "@preact/signals
 import { ApiError } from "../shared/api";
 import type { ConsultationStatus, Participation, QueuePosition } from "../shared/api-types";
 import { CallSession, callApi, type CallApi } from "../shared/call-session";
-import { ChatStore, type ChatTransport } from "../shared/chat";
+import { ChatStore, sessionPersist, type ChatOptions, type ChatTransport } from "../shared/chat";
 import { RealtimeClient, type RealtimeClosed } from "../shared/realtime";
 import { getParticipation, getQueuePosition, participantChat } from "./api";
 import type { EndReason } from "./flow";
@@ -19,6 +19,8 @@ export interface RoomDeps {
   queuePosition: () => Promise<QueuePosition>;
   /** The consultation's call operations. */
   calls: CallApi;
+  /** Where unsent chat messages survive a reload (default this tab's sessionStorage). */
+  unsent: ChatOptions["persist"];
 }
 
 /** Whether a participant session still works (for the socket's verifySession). */
@@ -37,6 +39,7 @@ function defaults(p: Participation): RoomDeps {
     chat: participantChat(p.consultation_id),
     queuePosition: () => getQueuePosition(),
     calls: participantCallApi(p.consultation_id),
+    unsent: sessionPersist(p.consultation_id, p.participant_id),
   };
 }
 
@@ -94,7 +97,11 @@ export class WaitingRoom {
     const d = { ...defaults(participation), ...deps };
     this.realtime = d.realtime;
     this.queuePosition = d.queuePosition;
-    this.chat = new ChatStore(d.chat, { participantId: participation.participant_id });
+    this.chat = new ChatStore(
+      d.chat,
+      { participantId: participation.participant_id },
+      { persist: d.unsent },
+    );
     this.call = new CallSession(participation.consultation_id, d.calls, {
       identity: `p-${participation.participant_id}`,
       role: "participant",

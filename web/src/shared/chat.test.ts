@@ -323,4 +323,100 @@ describe("ChatStore", () => {
     await chat.markRead();
     expect(markRead).toHaveBeenCalledTimes(1);
   });
+
+  describe("unsent messages kept across reloads", () => {
+    class MemoryStorage {
+      readonly items = new Map<string, string>();
+      failWrites = false;
+      getItem(k: string): string | null {
+        return this.items.get(k) ?? null;
+      }
+      setItem(k: string, v: string): void {
+        if (this.failWrites) throw new Error("QuotaExceededError");
+        this.items.set(k, v);
+      }
+      removeItem(k: string): void {
+        this.items.delete(k);
+      }
+    }
+    const NAME = "hcw.chat.unsent.c1.me";
+    function kept(storage: MemoryStorage, name = NAME): Array<{ key: string; text: string }> {
+      const raw = storage.getItem(name);
+      return raw ? (JSON.parse(raw) as Array<{ key: string; text: string }>) : [];
+    }
+    function persisted(storage: MemoryStorage): ChatStore {
+      return new ChatStore(server.transport, { participantId: ME }, {
+        newKey: () => `key-${++keys}`,
+        random: () => 0.5,
+        retryInitialMs: 1000,
+        persist: { storage, key: NAME },
+      });
+    }
+
+    it("keeps a message until it is stored, then forgets it", async () => {
+      const storage = new MemoryStorage();
+      server.sendPlan = ["fail"];
+      const chat = persisted(storage);
+      chat.send("Before the reload");
+      expect(kept(storage).map((k) => k.text)).toEqual(["Before the reload"]);
+      await vi.advanceTimersByTimeAsync(0);
+      expect(kept(storage)).toHaveLength(1); // failed, will be retried
+      await vi.advanceTimersByTimeAsync(1000);
+      expect(texts(chat)).toEqual(["1:Before the reload:sent"]);
+      expect(storage.items.has(NAME)).toBe(false);
+    });
+
+    it("sends a kept message again after a reload with the same key, and stores it once", async () => {
+      const storage = new MemoryStorage();
+      server.sendPlan = ["lose"]; // stored, but the page reloads before the answer
+      const first = persisted(storage);
+      first.send("Typed just before the reload");
+      await vi.advanceTimersByTimeAsync(0);
+      first.dispose();
+      expect(kept(storage).map((k) => k.key)).toEqual(["key-1"]);
+
+      const second = persisted(storage);
+      expect(texts(second)).toEqual(["-:Typed just before the reload:sending"]);
+      await vi.advanceTimersByTimeAsync(0);
+      await second.sync();
+      expect(server.sendCalls.map((c) => c.key)).toEqual(["key-1", "key-1"]);
+      expect(server.messages).toHaveLength(1);
+      expect(texts(second)).toEqual(["1:Typed just before the reload:sent"]);
+      expect(storage.items.has(NAME)).toBe(false);
+    });
+
+    it("does not keep a message the server refused for good", async () => {
+      const storage = new MemoryStorage();
+      server.sendPlan = [new ApiError("closed", "/x", 409, { code: "consultation_closed" })];
+      const chat = persisted(storage);
+      chat.send("Too late");
+      await vi.advanceTimersByTimeAsync(0);
+      expect(texts(chat)).toEqual(["-:Too late:failed"]);
+      expect(storage.items.has(NAME)).toBe(false);
+    });
+
+    it("ignores unreadable or hostile stored data", async () => {
+      for (const raw of ["{not json", "42", '{"key":"x"}', '[{"key":1,"text":"a","createdAt":"t"}]', '[{"key":"","text":"a","createdAt":"t"}]', '[null]']) {
+        const storage = new MemoryStorage();
+        storage.items.set(NAME, raw);
+        const chat = persisted(storage);
+        expect(chat.items.value).toEqual([]);
+      }
+      const storage = new MemoryStorage();
+      storage.items.set(NAME, JSON.stringify([{ key: "k", text: "x".repeat(10_001), createdAt: "t" }, { key: "k2", text: "ok", createdAt: "t" }]));
+      const chat = persisted(storage);
+      expect(chat.items.value.map((i) => i.key)).toEqual(["k2"]);
+      await vi.advanceTimersByTimeAsync(0);
+      expect(server.messages.map((m) => m.key)).toEqual(["k2"]);
+    });
+
+    it("still sends when the storage refuses writes", async () => {
+      const storage = new MemoryStorage();
+      storage.failWrites = true;
+      const chat = persisted(storage);
+      chat.send("No room to keep it");
+      await vi.advanceTimersByTimeAsync(0);
+      expect(texts(chat)).toEqual(["1:No room to keep it:sent"]);
+    });
+  });
 });

@@ -14,6 +14,13 @@
  * from an ack, an event or a fetch, changes nothing), the pending ones by key
  * (until an ack or a fetched message with that key confirms them), and the
  * highest seq up to which it holds every message.
+ *
+ * Unsent messages survive a reload of the tab when the store is given a
+ * storage (the apps pass sessionStorage): the pending ones are written there
+ * with their keys and sent again, with the same keys, by the next store of
+ * the same consultation, so a message typed just before a crash or a reload
+ * is neither lost nor stored twice. sessionStorage, not localStorage: the
+ * text is health data, and it must not outlive the tab on a shared device.
  */
 import { batch, computed, signal, type ReadonlySignal } from "@preact/signals";
 import { ApiError } from "./api";
@@ -70,7 +77,37 @@ export interface ChatOptions {
   random?: () => number;
   /** Default new Date(). */
   now?: () => Date;
+  /**
+   * Where unsent messages are kept across reloads (see the top of this
+   * file): a Storage and the item's name. Default: kept in memory only.
+   */
+  persist?: { storage: Pick<Storage, "getItem" | "setItem" | "removeItem">; key: string };
 }
+
+/**
+ * Keeps a consultation's unsent messages in this tab's sessionStorage, for
+ * one sender (a participant or a staff user id). Undefined when the browser
+ * has none or refuses access (some private modes throw).
+ */
+export function sessionPersist(consultationId: string, who: string): ChatOptions["persist"] {
+  try {
+    const storage = globalThis.sessionStorage;
+    if (!storage) return undefined;
+    return { storage, key: `hcw.chat.unsent.${consultationId}.${who}` };
+  } catch {
+    return undefined;
+  }
+}
+
+/** A kept unsent message. */
+interface StoredPending {
+  key: string;
+  text: string;
+  createdAt: string;
+}
+
+/** At most this many unsent messages are kept (the oldest go first). */
+const MAX_KEPT = 100;
 
 interface PendingItem {
   key: string;
@@ -116,6 +153,7 @@ export class ChatStore {
   private readonly retryMaxMs: number;
   private readonly random: () => number;
   private readonly now: () => Date;
+  private readonly persist: ChatOptions["persist"];
 
   private readonly loadedSig = signal(false);
   private readonly errorSig = signal<string | null>(null);
@@ -166,6 +204,70 @@ export class ChatStore {
     this.retryMaxMs = options.retryMaxMs ?? 30_000;
     this.random = options.random ?? Math.random;
     this.now = options.now ?? (() => new Date());
+    this.persist = options.persist;
+    this.restore();
+  }
+
+  /** Takes back the unsent messages a previous page kept, and sends them. */
+  private restore(): void {
+    if (!this.persist) return;
+    let kept: StoredPending[] = [];
+    try {
+      const raw = this.persist.storage.getItem(this.persist.key);
+      const parsed: unknown = raw ? JSON.parse(raw) : [];
+      if (Array.isArray(parsed)) {
+        kept = parsed.filter(
+          (x): x is StoredPending =>
+            typeof x === "object" && x !== null &&
+            typeof (x as StoredPending).key === "string" && (x as StoredPending).key !== "" &&
+            typeof (x as StoredPending).text === "string" &&
+            typeof (x as StoredPending).createdAt === "string",
+        );
+      }
+    } catch {
+      kept = []; // unreadable: nothing to restore
+    }
+    for (const k of kept.slice(-MAX_KEPT)) {
+      if (this.pending.has(k.key) || k.text.trim() === "" || [...k.text].length > MAX_MESSAGE_LENGTH) continue;
+      const p = this.newPending(k.key, k.text, k.createdAt);
+      void this.attempt(p);
+    }
+  }
+
+  /** Writes the unsent messages to the storage (or removes the item when none). */
+  private save(): void {
+    if (!this.persist) return;
+    // A message the server refused for good (e.g. consultation_closed) is
+    // not kept: sending it again after a reload could only fail again.
+    const items: StoredPending[] = [...this.pending.values()]
+      .filter((p) => p.retryable)
+      .sort((a, b) => a.order - b.order)
+      .slice(-MAX_KEPT)
+      .map((p) => ({ key: p.key, text: p.text, createdAt: p.createdAt }));
+    try {
+      if (items.length === 0) this.persist.storage.removeItem(this.persist.key);
+      else this.persist.storage.setItem(this.persist.key, JSON.stringify(items));
+    } catch {
+      // Storage full or refused: the messages stay pending in memory.
+    }
+  }
+
+  private newPending(key: string, text: string, createdAt: string): PendingItem {
+    const p: PendingItem = {
+      key,
+      text,
+      createdAt,
+      order: ++this.order,
+      status: "sending",
+      retryable: true,
+      attempts: 0,
+      inFlight: false,
+      timer: null,
+    };
+    this.pending.set(key, p);
+    this.version.value++;
+    this.save();
+    return p;
   }
 
   /** The highest seq up to which every message is held. */
@@ -301,19 +403,7 @@ export class ChatStore {
   send(text: string): string | null {
     if (text.trim() === "" || [...text].length > MAX_MESSAGE_LENGTH || this.disposed) return null;
     const key = this.newKey();
-    const p: PendingItem = {
-      key,
-      text,
-      createdAt: this.now().toISOString(),
-      order: ++this.order,
-      status: "sending",
-      retryable: true,
-      attempts: 0,
-      inFlight: false,
-      timer: null,
-    };
-    this.pending.set(key, p);
-    this.version.value++;
+    const p = this.newPending(key, text, this.now().toISOString());
     void this.attempt(p);
     return key;
   }
@@ -357,6 +447,7 @@ export class ChatStore {
       p.retryable = retryable;
       p.attempts++;
       this.version.value++;
+      if (!retryable) this.save();
       if (retryable) {
         const exp = Math.min(this.retryMaxMs, this.retryInitialMs * 2 ** (p.attempts - 1));
         p.timer = setTimeout(() => void this.attempt(p), exp / 2 + this.random() * (exp / 2));
@@ -384,6 +475,7 @@ export class ChatStore {
     if (p.timer) clearTimeout(p.timer);
     this.pending.delete(p.key);
     this.version.value++;
+    this.save();
   }
 
   // ------------------------------------------------------------ read receipts
