@@ -67,13 +67,13 @@ func TestCaddyfileTURNOverTLSShares443(t *testing.T) {
 	cfg := adapt(t, map[string]string{"HCW_TURN_HOST": "turn.example.org", "HCW_TURN_UPSTREAM": "turn:3478"})
 	srv := server(t, cfg)
 	wrappers := srv["listener_wrappers"].([]any)
-	if len(wrappers) != 2 || wrappers[0].(map[string]any)["wrapper"] != "layer4" || wrappers[1].(map[string]any)["wrapper"] != "tls" {
-		t.Fatalf("listener wrappers = %v, want layer4 before tls", wrappers)
+	if len(wrappers) != 2 || wrappers[0].(map[string]any)["wrapper"] != "hcw_turn_tls" || wrappers[1].(map[string]any)["wrapper"] != "tls" {
+		t.Fatalf("listener wrappers = %v, want hcw_turn_tls before tls", wrappers)
 	}
 	raw, _ := json.Marshal(wrappers[0])
-	for _, want := range []string{`"sni":["turn.example.org"]`, `"handler":"tls"`, `"dial":["turn:3478"]`} {
+	for _, want := range []string{`"server_names":["turn.example.org"]`, `"upstream":"turn:3478"`} {
 		if !strings.Contains(string(raw), want) {
-			t.Errorf("layer4 wrapper lacks %s: %s", want, raw)
+			t.Errorf("hcw_turn_tls wrapper lacks %s: %s", want, raw)
 		}
 	}
 }
