@@ -33,6 +33,7 @@ import (
 	"github.com/hcw-home/hcw/backend/internal/medianode"
 	"github.com/hcw-home/hcw/backend/internal/realtime"
 	"github.com/hcw-home/hcw/backend/internal/sealed"
+	"github.com/hcw-home/hcw/backend/internal/settings"
 	"github.com/hcw-home/hcw/backend/internal/signin"
 	"github.com/hcw-home/hcw/backend/internal/staffapi"
 	"github.com/hcw-home/hcw/backend/internal/statistics"
@@ -169,6 +170,10 @@ func buildAPI(ctx context.Context, cfg *config.Options, base httpapi.Params, poo
 	auditStore := audit.NewStore(pool)
 	accounts := account.NewStore(account.Params{Pool: pool, Keys: keyring, Audit: auditStore})
 	nodes := medianode.New(medianode.Params{Pool: pool, Secret: cfg.Media.NodeSecret, MediaHost: cfg.Media.Host, Logger: logger})
+	// Instance settings, cached per replica: the public branding route
+	// and every invite read them.
+	instance := settings.New(settings.Params{Pool: pool, Audit: auditStore, Logger: logger,
+		InviteTTL: cfg.InviteTTL, InviteEarly: cfg.InviteEarly})
 	var consultations *consultation.Service
 	signIn, err := signin.New(signin.Params{
 		Pool: pool, Accounts: staffapi.Accounts(accounts), Audit: auditStore, Keyring: keyring,
@@ -191,7 +196,7 @@ func buildAPI(ctx context.Context, cfg *config.Options, base httpapi.Params, poo
 	}
 	consultations = consultation.New(consultation.Params{
 		Pool: pool, Keys: keyring, Audit: auditStore, Mail: sender, Logger: logger,
-		PatientHost: cfg.PatientHost, InviteTTL: cfg.InviteTTL, InviteEarly: cfg.InviteEarly,
+		PatientHost: cfg.PatientHost, InviteTTL: cfg.InviteTTL, InviteEarly: cfg.InviteEarly, InviteTiming: instance,
 		InterpreterRequestTTL: cfg.InterpreterRequestTTL,
 		Media: consultation.MediaParams{Nodes: nodes, GrantKey: cfg.Media.GrantKey, GrantTTL: cfg.Media.GrantTTL,
 			TURNSecret: cfg.Media.TURNSecret, TURNURLs: cfg.Media.TURNURLs, TURNTTL: cfg.Media.TURNCredentialTTL,
@@ -211,7 +216,8 @@ func buildAPI(ctx context.Context, cfg *config.Options, base httpapi.Params, poo
 	p := base
 	p.Auth = auth
 	statisticsAPI := statistics.NewAPI(statistics.Params{Reports: statistics.NewStore(pool), Audit: auditStore, Logger: logger})
-	p.Mount = []func(*httpapi.Router){staff.Mount, consultationAPI.Mount, mediaAPI.Mount, statisticsAPI.Mount}
+	settingsAPI := settings.NewAPI(settings.APIParams{Settings: instance, Logger: logger})
+	p.Mount = []func(*httpapi.Router){staff.Mount, consultationAPI.Mount, mediaAPI.Mount, statisticsAPI.Mount, settingsAPI.Mount}
 	// Real-time: this replica's sockets hear every replica's events through
 	// LISTEN/NOTIFY, and presence is counted per replica in the database.
 	replica := newReplicaID()
@@ -228,6 +234,16 @@ func buildAPI(ctx context.Context, cfg *config.Options, base httpapi.Params, poo
 		{Name: "expired staff sessions", Run: signIn.PurgeExpired},
 		{Name: "stale media nodes", Run: nodes.Purge},
 		{Name: "expired feedback tokens", Run: consultations.PurgeFeedbackTokens},
+		// Closed consultations go after the retention the administrators
+		// set (closed_consultation_retention_days); their anonymous
+		// statistics and the audit trail stay.
+		{Name: "closed consultation retention", Run: func(ctx context.Context) (int64, error) {
+			days, err := instance.RetentionDays(ctx)
+			if err != nil {
+				return 0, err
+			}
+			return consultations.PurgeClosed(ctx, time.Now().AddDate(0, 0, -days))
+		}},
 		{Name: "audit retention", Run: func(ctx context.Context) (int64, error) {
 			return auditStore.Purge(ctx, time.Now().AddDate(0, 0, -cfg.AuditRetentionDays))
 		}},

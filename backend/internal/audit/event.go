@@ -43,6 +43,7 @@ const (
 	ActionAPIKeyCreated  = "api_key.created"
 	ActionAPIKeyRevoked  = "api_key.revoked"
 	ActionAuditVerified  = "audit.verified"
+	ActionAuditRead      = "audit.read"
 	ActionKeysRotated    = "keys.rotated"
 )
 

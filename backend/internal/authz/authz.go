@@ -48,6 +48,9 @@ const (
 	PermAPIKeysManage Permission = "api_keys.manage"
 	// Audit: read the trail and verify the chain.
 	PermAuditRead Permission = "audit.read"
+	// Settings: read and change the instance settings (branding, logo,
+	// retention, patient languages, invite timing).
+	PermSettingsManage Permission = "settings.manage"
 	// Queues: create, change, delete queues and set their members.
 	PermQueuesManage Permission = "queues.manage"
 	// Queues: list the queues one sees (all of them for admins).
@@ -86,10 +89,11 @@ const (
 // policy grants permissions to roles. Deny by default: a permission or role
 // missing here is refused.
 var policy = map[Permission][]Role{
-	PermSelf:          {RoleAdmin, RoleDoctor, RoleNurse},
-	PermUsersManage:   {RoleAdmin},
-	PermAPIKeysManage: {RoleAdmin},
-	PermAuditRead:     {RoleAdmin},
+	PermSelf:           {RoleAdmin, RoleDoctor, RoleNurse},
+	PermUsersManage:    {RoleAdmin},
+	PermAPIKeysManage:  {RoleAdmin},
+	PermAuditRead:      {RoleAdmin},
+	PermSettingsManage: {RoleAdmin},
 
 	PermQueuesManage:    {RoleAdmin},
 	PermQueuesRead:      {RoleAdmin, RoleDoctor, RoleNurse},

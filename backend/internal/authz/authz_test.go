@@ -5,10 +5,11 @@ import "testing"
 // expected is written out independently of policy: a change to who may do
 // what must change both, on purpose.
 var expected = map[Permission]map[Role]bool{
-	PermSelf:          {RoleAdmin: true, RoleDoctor: true, RoleNurse: true},
-	PermUsersManage:   {RoleAdmin: true},
-	PermAPIKeysManage: {RoleAdmin: true},
-	PermAuditRead:     {RoleAdmin: true},
+	PermSelf:           {RoleAdmin: true, RoleDoctor: true, RoleNurse: true},
+	PermUsersManage:    {RoleAdmin: true},
+	PermAPIKeysManage:  {RoleAdmin: true},
+	PermAuditRead:      {RoleAdmin: true},
+	PermSettingsManage: {RoleAdmin: true},
 
 	PermQueuesManage:    {RoleAdmin: true},
 	PermQueuesRead:      {RoleAdmin: true, RoleDoctor: true, RoleNurse: true},

@@ -72,9 +72,13 @@
 // A redemption is refused, each with its own error, when the token is
 // unknown (ErrInviteInvalid; counted per client address, and after
 // RedeemThreshold failures the address waits, doubling up to MaxBackoff),
-// revoked, expired (InviteTTL after the scheduled time, or after creation
-// when unscheduled), too early (more than InviteEarly before the scheduled
-// time; the error carries the opening time) or its consultation closed.
+// revoked, expired (the invite validity after the scheduled time, or after
+// creation when unscheduled), too early (more than the opening lead before
+// the scheduled time; the error carries the opening time) or its
+// consultation closed. Validity and lead are the instance settings'
+// (Params.InviteTiming) where an administrator set them, else InviteTTL
+// and InviteEarly (HCW_INVITE_TTL, HCW_INVITE_EARLY). The expiry is fixed
+// when the invite is issued; the lead is applied when it is redeemed.
 // Otherwise it opens a participant session scoped to that consultation.
 // Redeeming again while the consultation is open and the invite unexpired
 // (a patient who lost the cookie) opens a new session for the same

@@ -444,6 +444,10 @@ func (s *Service) AcceptInterpreterRequest(ctx context.Context, rawToken, firstN
 	if err != nil {
 		return Issued{}, s.acceptFailed(ctx, key, client)
 	}
+	ttl, _, err := s.inviteTiming(ctx)
+	if err != nil {
+		return Issued{}, err
+	}
 	participantID, inviteID, inviteTok := newUUID(), newUUID(), newToken()
 	var refusal error
 	err = s.inTx(ctx, func(tx pgx.Tx) error {
@@ -505,7 +509,7 @@ func (s *Service) AcceptInterpreterRequest(ctx context.Context, rawToken, firstN
 		if err := s.insertInvite(ctx, tx, doctor, inviteRecord{
 			id: inviteID, consultationID: r.ID, participantID: participantID, token: inviteTok,
 			role: authz.RoleInterpreter, delivery: DeliveryLink, email: person.Email,
-			expiresAt: now.Add(s.p.InviteTTL), now: now,
+			expiresAt: now.Add(ttl), now: now,
 		}); err != nil {
 			return err
 		}

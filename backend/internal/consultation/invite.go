@@ -257,12 +257,12 @@ func validatePerson(in *NewInvite) error {
 }
 
 // validate checks and normalises in at time now, returning the invite's
-// expiry.
-func (s *Service) validate(in *NewInvite, now time.Time) (time.Time, error) {
+// expiry (ttl after the appointment, or after now).
+func (s *Service) validate(in *NewInvite, now time.Time, ttl time.Duration) (time.Time, error) {
 	if err := validatePerson(in); err != nil {
 		return time.Time{}, err
 	}
-	expires, err := s.validateSchedule(&in.ScheduledAt, in.TimeZone, now)
+	expires, err := validateSchedule(&in.ScheduledAt, in.TimeZone, now, ttl)
 	if err != nil {
 		return time.Time{}, err
 	}
@@ -296,15 +296,16 @@ func (s *Service) validate(in *NewInvite, now time.Time) (time.Time, error) {
 
 // validateSchedule checks an appointment (both or neither of at and
 // timeZone), normalises *at to UTC and returns the invite's expiry: the
-// appointment (or now when unscheduled) plus InviteTTL.
-func (s *Service) validateSchedule(at **time.Time, timeZone string, now time.Time) (time.Time, error) {
+// appointment (or now when unscheduled) plus ttl, the invite validity in
+// force (inviteTiming).
+func validateSchedule(at **time.Time, timeZone string, now time.Time, ttl time.Duration) (time.Time, error) {
 	switch {
 	case *at == nil && timeZone != "":
 		return time.Time{}, invalid("scheduled_at", "is required with time_zone")
 	case *at != nil && timeZone == "":
 		return time.Time{}, invalid("time_zone", "is required with scheduled_at")
 	case *at == nil:
-		return now.Add(s.p.InviteTTL), nil
+		return now.Add(ttl), nil
 	}
 	if timeZone == "Local" || len(timeZone) > 64 {
 		return time.Time{}, invalid("time_zone", "must be an IANA time zone such as Europe/Zurich")
@@ -314,7 +315,7 @@ func (s *Service) validateSchedule(at **time.Time, timeZone string, now time.Tim
 	}
 	t := (*at).UTC().Truncate(time.Microsecond)
 	*at = &t
-	expires := t.Add(s.p.InviteTTL)
+	expires := t.Add(ttl)
 	if !expires.After(now) {
 		return time.Time{}, invalid("scheduled_at", "is too far in the past")
 	}
@@ -329,8 +330,12 @@ func (s *Service) validateSchedule(at **time.Time, timeZone string, now time.Tim
 // creator, for the object checks: a queue they cannot invite to and a
 // doctor who is not an active doctor are both ErrNotFound.
 func (s *Service) CreateInvite(ctx context.Context, p authz.Principal, a Actor, in NewInvite) (Issued, error) {
+	ttl, _, err := s.inviteTiming(ctx)
+	if err != nil {
+		return Issued{}, err
+	}
 	now := s.now()
-	expires, err := s.validate(&in, now)
+	expires, err := s.validate(&in, now, ttl)
 	if err != nil {
 		return Issued{}, err
 	}
@@ -657,8 +662,12 @@ func (s *Service) Resend(ctx context.Context, p authz.Principal, a Actor, id str
 	if _, err := s.Invite(ctx, p, id); err != nil {
 		return Issued{}, err
 	}
+	ttl, _, err := s.inviteTiming(ctx)
+	if err != nil {
+		return Issued{}, err
+	}
 	newID, tok := newUUID(), newToken()
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
+	err = s.inTx(ctx, func(tx pgx.Tx) error {
 		cur, err := s.inviteIn(ctx, tx, sqlInviteForUpdate, id)
 		if err != nil {
 			return err
@@ -670,11 +679,11 @@ func (s *Service) Resend(ctx context.Context, p authz.Principal, a Actor, id str
 			return err
 		}
 		now := s.now()
-		expires := now.Add(s.p.InviteTTL)
+		expires := now.Add(ttl)
 		var tz *string
 		if cur.ScheduledAt != nil {
 			tz = &cur.TimeZone
-			if e := cur.ScheduledAt.Add(s.p.InviteTTL); e.After(expires) {
+			if e := cur.ScheduledAt.Add(ttl); e.After(expires) {
 				expires = e
 			}
 		}

@@ -121,7 +121,11 @@ func (s *Service) AddParticipant(ctx context.Context, p authz.Principal, a Actor
 	if err := validatePerson(&person); err != nil {
 		return Issued{}, err
 	}
-	expires, err := s.validateSchedule(&person.ScheduledAt, person.TimeZone, s.now())
+	ttl, _, err := s.inviteTiming(ctx)
+	if err != nil {
+		return Issued{}, err
+	}
+	expires, err := validateSchedule(&person.ScheduledAt, person.TimeZone, s.now(), ttl)
 	if err != nil {
 		return Issued{}, err
 	}

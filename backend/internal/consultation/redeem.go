@@ -80,6 +80,10 @@ func (s *Service) Redeem(ctx context.Context, rawToken string, client netip.Addr
 	if err != nil {
 		return Redemption{}, s.redeemFailed(ctx, key, client)
 	}
+	_, early, err := s.inviteTiming(ctx)
+	if err != nil {
+		return Redemption{}, err
+	}
 	var red Redemption
 	var refusal error
 	err = s.inTx(ctx, func(tx pgx.Tx) error {
@@ -113,8 +117,8 @@ func (s *Service) Redeem(ctx context.Context, rawToken string, client netip.Addr
 				to = InviteExpired
 			}
 			return refuse(ErrInviteExpired, to)
-		case inv.ScheduledAt != nil && now.Before(inv.ScheduledAt.Add(-s.p.InviteEarly)):
-			opensAt := inv.ScheduledAt.Add(-s.p.InviteEarly)
+		case inv.ScheduledAt != nil && now.Before(inv.ScheduledAt.Add(-early)):
+			opensAt := inv.ScheduledAt.Add(-early)
 			to := InviteStatus("")
 			if inv.stored != InviteOpened && inv.stored.CanBecome(InviteOpened) {
 				to = InviteOpened

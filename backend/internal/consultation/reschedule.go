@@ -22,7 +22,8 @@ UPDATE invites SET scheduled_at = $2, time_zone = $3, expires_at = $4, updated_a
 
 // Reschedule moves the appointment of an invite not yet redeemed (any
 // role) to at in timeZone (IANA): its expiry and the window in which it
-// opens move with it (InviteTTL after, InviteEarly before). An invite
+// opens move with it (the invite validity after, the opening lead before:
+// inviteTiming). An invite
 // delivered by e-mail is mailed again with the new time and .ics; since
 // only the token's hash is kept, that mail carries a new link, which
 // replaces the old one (the answer holds it once). An invite delivered as
@@ -34,8 +35,12 @@ func (s *Service) Reschedule(ctx context.Context, p authz.Principal, a Actor, id
 	if timeZone == "" {
 		return Issued{}, invalid("time_zone", "is required")
 	}
+	ttl, _, err := s.inviteTiming(ctx)
+	if err != nil {
+		return Issued{}, err
+	}
 	now := s.now()
-	expires, err := s.validateSchedule(&at, timeZone, now)
+	expires, err := validateSchedule(&at, timeZone, now, ttl)
 	if err != nil {
 		return Issued{}, err
 	}

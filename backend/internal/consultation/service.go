@@ -56,6 +56,13 @@ type Params struct {
 	// InviteEarly is how long before the scheduled time the invite opens
 	// (HCW_INVITE_EARLY).
 	InviteEarly time.Duration
+	// InviteTiming, when set, gives the invite validity and opening lead
+	// in force instead of InviteTTL and InviteEarly (the instance
+	// settings, which override the environment).
+	InviteTiming InviteTimingSource
+	// PurgeBatch is how many closed consultations one transaction of the
+	// retention purge deletes (DefaultPurgeBatch if not positive).
+	PurgeBatch int
 	// SessionLifetime bounds a participant session (it also ends when its
 	// consultation closes).
 	SessionLifetime time.Duration
@@ -76,6 +83,12 @@ type Params struct {
 	InterpreterRequestTTL time.Duration
 	// Now is the clock; time.Now if nil.
 	Now func() time.Time
+}
+
+// InviteTimingSource gives the invite validity and opening lead in force
+// (package settings implements it, cached for a few seconds).
+type InviteTimingSource interface {
+	InviteTiming(ctx context.Context) (ttl, early time.Duration, err error)
 }
 
 // Service is the consultation domain. It is safe for concurrent use.
@@ -116,6 +129,9 @@ func New(p Params) *Service {
 	if p.InterpreterRequestTTL <= 0 {
 		p.InterpreterRequestTTL = DefaultInterpreterRequestTTL
 	}
+	if p.PurgeBatch <= 0 {
+		p.PurgeBatch = DefaultPurgeBatch
+	}
 	if p.Now == nil {
 		p.Now = time.Now
 	}
@@ -124,6 +140,17 @@ func New(p Params) *Service {
 }
 
 func (s *Service) now() time.Time { return s.p.Now().UTC().Truncate(time.Microsecond) }
+
+// inviteTiming is the invite validity and opening lead in force.
+func (s *Service) inviteTiming(ctx context.Context) (ttl, early time.Duration, err error) {
+	if s.p.InviteTiming == nil {
+		return s.p.InviteTTL, s.p.InviteEarly, nil
+	}
+	if ttl, early, err = s.p.InviteTiming.InviteTiming(ctx); err != nil {
+		return 0, 0, fmt.Errorf("invite timing: %w", err)
+	}
+	return ttl, early, nil
+}
 
 // Actor is who causes a change, as recorded in the audit trail: Type is
 // audit.ActorUser, audit.ActorAPIKey, audit.ActorParticipant or

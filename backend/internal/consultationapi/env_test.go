@@ -32,6 +32,7 @@ import (
 	"github.com/hcw-home/hcw/backend/internal/medianode"
 	"github.com/hcw-home/hcw/backend/internal/realtime"
 	"github.com/hcw-home/hcw/backend/internal/sealed"
+	"github.com/hcw-home/hcw/backend/internal/settings"
 	"github.com/hcw-home/hcw/backend/internal/signin"
 	"github.com/hcw-home/hcw/backend/internal/signin/totp"
 	"github.com/hcw-home/hcw/backend/internal/staffapi"
@@ -147,6 +148,9 @@ type env struct {
 	grantKey ed25519.PrivateKey
 	// staff administers accounts (disable, in the call tests).
 	staff *staffapi.API
+	// settings are the instance settings, whose invite timing the
+	// service reads, as in serve.
+	settings *settings.Service
 }
 
 // Media settings of the test environment.
@@ -187,8 +191,10 @@ func newEnv(t *testing.T) *env {
 		Now: e.clock.now, PollInterval: 100 * time.Millisecond})
 	_, e.grantKey, err = ed25519.GenerateKey(nil)
 	require.NoError(t, err)
+	e.settings = settings.New(settings.Params{Pool: pool, Audit: auditStore, Logger: logger,
+		InviteTTL: consultation.DefaultInviteTTL, InviteEarly: consultation.DefaultInviteEarly})
 	e.svc = consultation.New(consultation.Params{Pool: pool, Keys: keyring, Audit: auditStore, Mail: e.mail,
-		Logger: logger, PatientHost: patientHost, Now: e.clock.now,
+		Logger: logger, PatientHost: patientHost, Now: e.clock.now, InviteTiming: e.settings,
 		Media: consultation.MediaParams{Nodes: e.nodes, GrantKey: e.grantKey, GrantTTL: testGrantTTL,
 			TURNSecret: []byte(testTURNSecret), TURNURLs: []string{testTURNURL}, RingTimeout: testRing, MaxDuration: testMaxCall}})
 	staff := staffapi.New(staffapi.Params{Accounts: e.accounts, SignIn: signIn, Audit: auditStore, Mail: e.mail,

@@ -105,6 +105,50 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 	assert.Contains(t, w.Body.String(), `{"in":"path","name":"id","required":true`)
 }
 
+// TestOpenAPIRawBodiesAndQuery: an image upload and download are
+// documented as binary in their types, query parameters with their
+// descriptions, and the operation's description next to its summary.
+func TestOpenAPIRawBodiesAndQuery(t *testing.T) {
+	_, rt := testRouter(t)
+	rt.HandleFunc(Operation{Method: http.MethodPut, Path: "/api/v1/picture", ID: "putPicture", Summary: "Put a picture.",
+		Description: "At most 1 KiB.", Auth: AuthNone, RequestMediaTypes: []string{"image/png"}, ResponseMediaTypes: []string{"image/png"},
+		Query: []QueryParam{{Name: "limit", Type: "integer", Description: "1 to 10"}, {Name: "from", Format: "date-time"}}},
+		func(http.ResponseWriter, *http.Request) {})
+	raw, err := json.Marshal(rt.OpenAPI())
+	require.NoError(t, err)
+	var doc struct {
+		Paths map[string]map[string]struct {
+			Description string `json:"description"`
+			Parameters  []struct {
+				Name, In, Description string
+				Schema                map[string]any
+			} `json:"parameters"`
+			RequestBody struct {
+				Content map[string]struct{ Schema map[string]any } `json:"content"`
+			} `json:"requestBody"`
+			Responses map[string]struct {
+				Content map[string]struct{ Schema map[string]any } `json:"content"`
+			} `json:"responses"`
+		} `json:"paths"`
+	}
+	require.NoError(t, json.Unmarshal(raw, &doc))
+	op := doc.Paths["/api/v1/picture"]["put"]
+	assert.Equal(t, "At most 1 KiB.", op.Description)
+	binary := map[string]any{"type": "string", "format": "binary"}
+	assert.Equal(t, binary, op.RequestBody.Content["image/png"].Schema)
+	assert.Equal(t, binary, op.Responses["200"].Content["image/png"].Schema)
+	require.Len(t, op.Parameters, 2)
+	assert.Equal(t, "query", op.Parameters[0].In)
+	assert.Equal(t, "1 to 10", op.Parameters[0].Description)
+	assert.Equal(t, map[string]any{"type": "integer"}, op.Parameters[0].Schema)
+	assert.Equal(t, map[string]any{"type": "string", "format": "date-time"}, op.Parameters[1].Schema)
+
+	assert.Panics(t, func() {
+		rt.HandleFunc(Operation{Method: http.MethodPut, Path: "/api/v1/both", ID: "both", Summary: "Both.", Auth: AuthNone,
+			Request: echoBody{}, RequestMediaTypes: []string{"image/png"}}, func(http.ResponseWriter, *http.Request) {})
+	}, "a body is JSON or raw, not both")
+}
+
 func TestRouterRefusesIncompleteOperations(t *testing.T) {
 	_, rt := testRouter(t)
 	for name, op := range map[string]Operation{

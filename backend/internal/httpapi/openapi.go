@@ -29,10 +29,13 @@ func (rt *Router) OpenAPI() map[string]any {
 			"summary":     op.Summary,
 			"responses":   g.responses(op),
 		}
+		if op.Description != "" {
+			o["description"] = op.Description
+		}
 		if len(op.Tags) > 0 {
 			o["tags"] = op.Tags
 		}
-		if params := pathParams(op.Path); len(params) > 0 {
+		if params := append(pathParams(op.Path), queryParams(op.Query)...); len(params) > 0 {
 			o["parameters"] = params
 		}
 		if t := bodyType(op.Request); t != nil {
@@ -40,6 +43,9 @@ func (rt *Router) OpenAPI() map[string]any {
 				"required": true,
 				"content":  map[string]any{"application/json": map[string]any{"schema": g.schema(t)}},
 			}
+		}
+		if len(op.RequestMediaTypes) > 0 {
+			o["requestBody"] = map[string]any{"required": true, "content": binaryContent(op.RequestMediaTypes)}
 		}
 		switch op.Auth {
 		case AuthNone:
@@ -93,6 +99,35 @@ func (rt *Router) serveOpenAPI(w http.ResponseWriter, _ *http.Request) {
 
 var pathParam = regexp.MustCompile(`\{([A-Za-z0-9_]+)\.*\}`)
 
+func queryParams(qs []QueryParam) []any {
+	var out []any
+	for _, q := range qs {
+		typ := q.Type
+		if typ == "" {
+			typ = "string"
+		}
+		schema := map[string]any{"type": typ}
+		if q.Format != "" {
+			schema["format"] = q.Format
+		}
+		p := map[string]any{"name": q.Name, "in": "query", "required": false, "schema": schema}
+		if q.Description != "" {
+			p["description"] = q.Description
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+// binaryContent documents a body that is not JSON in each of its types.
+func binaryContent(types []string) map[string]any {
+	out := map[string]any{}
+	for _, t := range types {
+		out[t] = map[string]any{"schema": map[string]any{"type": "string", "format": "binary"}}
+	}
+	return out
+}
+
 func pathParams(path string) []any {
 	var out []any
 	for _, m := range pathParam.FindAllStringSubmatch(path, -1) {
@@ -112,6 +147,9 @@ func (g *schemaGen) responses(op Operation) map[string]any {
 	ok := map[string]any{"description": http.StatusText(op.Status)}
 	if t := bodyType(op.Response); t != nil {
 		ok["content"] = map[string]any{"application/json": map[string]any{"schema": g.schema(t)}}
+	}
+	if len(op.ResponseMediaTypes) > 0 {
+		ok["content"] = binaryContent(op.ResponseMediaTypes)
 	}
 	out[strconv.Itoa(op.Status)] = ok
 	for _, status := range op.Errors {

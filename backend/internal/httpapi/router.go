@@ -33,6 +33,8 @@ type Operation struct {
 	ID string
 	// Summary is one line for humans.
 	Summary string
+	// Description is the longer text: rules and limits (optional).
+	Description string
 	// Tags group operations in the document.
 	Tags []string
 	// Auth is how the caller authenticates.
@@ -43,10 +45,18 @@ type Operation struct {
 	// PartialSession lets a session that has passed the password step only
 	// call the operation (completing or enrolling the second factor).
 	PartialSession bool
+	// Query documents the query parameters.
+	Query []QueryParam
 	// Request is a value of the JSON request body's type (nil: no body).
 	Request any
+	// RequestMediaTypes are the accepted types of a request body that is
+	// not JSON (an image upload), documented as binary. Request is nil.
+	RequestMediaTypes []string
 	// Response is a value of the JSON response body's type (nil: empty).
 	Response any
+	// ResponseMediaTypes are the types of a success body that is not JSON
+	// (an image), documented as binary. Response is nil.
+	ResponseMediaTypes []string
 	// Status is the success status (default 200).
 	Status int
 	// Errors lists the error statuses the operation may answer with
@@ -54,6 +64,16 @@ type Operation struct {
 	Errors []int
 	// MaxBody bounds the request body in bytes (default DefaultMaxBody).
 	MaxBody int64
+}
+
+// QueryParam documents one optional query parameter.
+type QueryParam struct {
+	Name string
+	// Type is the JSON Schema type: "string" (the default) or "integer".
+	Type string
+	// Format is the JSON Schema format, e.g. "date-time" (optional).
+	Format      string
+	Description string
 }
 
 // DefaultMaxBody is the request body limit of an operation that sets none.
@@ -76,6 +96,9 @@ type Router struct {
 func (rt *Router) Handle(op Operation, h http.Handler) {
 	if op.Method == "" || !strings.HasPrefix(op.Path, "/") || !operationID.MatchString(op.ID) || op.Summary == "" || op.Auth == "" {
 		panic(fmt.Sprintf("httpapi: incomplete operation %+v", op))
+	}
+	if (op.Request != nil && len(op.RequestMediaTypes) > 0) || (op.Response != nil && len(op.ResponseMediaTypes) > 0) {
+		panic(fmt.Sprintf("httpapi: operation %s has both a JSON and a raw body", op.ID))
 	}
 	if op.Auth != AuthNone && !authz.Known(op.Permission) {
 		panic(fmt.Sprintf("httpapi: operation %s needs a known permission, not %q", op.ID, op.Permission))

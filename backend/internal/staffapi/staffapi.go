@@ -72,6 +72,7 @@ func (a *API) Mount(rt *httpapi.Router) {
 	a.mountPasskeys(rt)
 	a.mountSelf(rt)
 	a.mountAdmin(rt)
+	a.mountAudit(rt)
 	a.mountMediaNodes(rt)
 }
 
@@ -159,17 +160,21 @@ const (
 	CodeInvalidPasskey     = "invalid_passkey"
 	CodePasskeyHost        = "passkey_host"
 	CodeLastFactor         = "last_factor"
+	CodeAPIKeyRevoked      = "api_key_revoked"
 )
 
 // writeErr maps the business errors to the API's answers, in one place.
 func (a *API) writeErr(w http.ResponseWriter, r *http.Request, err error) {
 	var fe *account.FieldError
 	var re *httpapi.RequestError
+	var afe *audit.FieldError
 	switch {
 	case errors.As(err, &re):
 		httpapi.WriteRequestError(w, re)
 	case errors.As(err, &fe):
 		httpapi.WriteRequestError(w, httpapi.FieldError(fe.Field, "%s", fe.Reason))
+	case errors.As(err, &afe):
+		httpapi.WriteRequestError(w, httpapi.FieldError(afe.Field, "%s", afe.Reason))
 	case errors.Is(err, account.ErrPasswordTooShort), errors.Is(err, account.ErrPasswordTooLong),
 		errors.Is(err, account.ErrPasswordCommon), errors.Is(err, account.ErrPasswordContainsEmail),
 		errors.Is(err, account.ErrPasswordEncoding):
@@ -220,6 +225,10 @@ func (a *API) writeErr(w http.ResponseWriter, r *http.Request, err error) {
 		httpapi.WriteError(w, http.StatusConflict, CodeLastAdmin, "the last active administrator cannot be demoted or disabled")
 	case errors.Is(err, account.ErrInvalidCursor):
 		httpapi.WriteRequestError(w, httpapi.FieldError("cursor", "is not a cursor this API gave"))
+	case errors.Is(err, account.ErrAPIKeyRevoked):
+		httpapi.WriteError(w, http.StatusConflict, CodeAPIKeyRevoked, "this API key is already revoked")
+	case errors.Is(err, account.ErrDisabled), errors.Is(err, account.ErrPendingApproval):
+		httpapi.WriteError(w, http.StatusConflict, CodeAccountNotActive, "the account is disabled or awaits approval")
 	case errors.Is(err, account.ErrInvalidInput):
 		httpapi.WriteRequestError(w, &httpapi.RequestError{Status: http.StatusBadRequest, Code: httpapi.CodeInvalidRequest, Message: err.Error()})
 	case errors.Is(err, account.ErrTokenInvalid), errors.Is(err, account.ErrTokenUsed),

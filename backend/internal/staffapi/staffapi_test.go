@@ -26,6 +26,7 @@ import (
 	"github.com/hcw-home/hcw/backend/internal/httpapi"
 	"github.com/hcw-home/hcw/backend/internal/mail"
 	"github.com/hcw-home/hcw/backend/internal/sealed"
+	"github.com/hcw-home/hcw/backend/internal/settings"
 	"github.com/hcw-home/hcw/backend/internal/signin"
 	"github.com/hcw-home/hcw/backend/internal/signin/totp"
 	"github.com/hcw-home/hcw/backend/internal/staffapi"
@@ -93,11 +94,15 @@ func newEnv(t *testing.T, opts ...func(*staffapi.Params)) *env {
 		o(&params)
 	}
 	api := staffapi.New(params)
-	// The statistics routes are admin routes too: the matrix covers them.
+	// The statistics and settings routes are admin routes too: the matrix
+	// covers them.
 	stats := statistics.NewAPI(statistics.Params{Reports: statistics.NewStore(pool), Audit: e.audit, Logger: logger})
+	instance := settings.NewAPI(settings.APIParams{Logger: logger, Settings: settings.New(settings.Params{
+		Pool: pool, Audit: e.audit, Logger: logger, InviteTTL: 24 * time.Hour, InviteEarly: 10 * time.Minute})})
 	e.h, e.rt = httpapi.NewHandler(httpapi.Params{
-		Logger: logger, AppHosts: appHosts, Auth: api.Authenticator(), Mount: []func(*httpapi.Router){api.Mount, stats.Mount},
-		Edge: clientinfo.NewEdge(clientinfo.EdgeParams{Logger: logger}),
+		Logger: logger, AppHosts: appHosts, Auth: api.Authenticator(),
+		Mount: []func(*httpapi.Router){api.Mount, stats.Mount, instance.Mount},
+		Edge:  clientinfo.NewEdge(clientinfo.EdgeParams{Logger: logger}),
 	})
 	return e
 }
@@ -263,6 +268,8 @@ func TestRouteMatrix(t *testing.T) {
 		"disableUser": adminOnly, "enableUser": adminOnly, "approveUser": adminOnly, "resetSecondFactor": adminOnly,
 		"listAPIKeys": adminOnly, "createAPIKey": adminOnly, "revokeAPIKey": adminOnly, "verifyAudit": adminOnly,
 		"listMediaNodes": adminOnly, "getStatistics": adminOnly, "exportStatistics": adminOnly,
+		"listAuditEvents": adminOnly, "getSettings": adminOnly, "updateSettings": adminOnly,
+		"uploadLogo": adminOnly, "deleteLogo": adminOnly,
 	}
 	// Operations that end the caller's session get a fresh one each time.
 	endsSession := map[string]bool{"signOut": true, "signOutEverywhere": true}
@@ -484,6 +491,16 @@ func TestAPIKeyIsShownOnceAndRevocable(t *testing.T) {
 	assert.Equal(t, 403, e.do(&caller{bearer: created.Key}, "GET", "/api/v1/admin/users", nil).status)
 	require.Equal(t, 204, e.do(&admin.caller, "POST", "/api/v1/admin/api-keys/"+created.APIKey.ID+"/revoke", nil).status)
 	assert.Equal(t, 401, e.do(&caller{bearer: created.Key}, "GET", "/api/v1/admin/users", nil).status)
+
+	// Revoking twice, and keys for accounts that cannot use them: one
+	// clear conflict each, not an internal error.
+	res = e.do(&admin.caller, "POST", "/api/v1/admin/api-keys/"+created.APIKey.ID+"/revoke", nil)
+	assert.Equal(t, 409, res.status)
+	assert.Contains(t, string(res.body), `"code":"api_key_revoked"`)
+	require.Equal(t, 200, e.do(&admin.caller, "POST", "/api/v1/admin/users/"+sched.ID+"/disable", nil).status)
+	res = e.do(&admin.caller, "POST", "/api/v1/admin/api-keys", map[string]string{"user_id": sched.ID, "name": "again", "role": "scheduler"})
+	assert.Equal(t, 409, res.status, string(res.body))
+	assert.Contains(t, string(res.body), `"code":"account_not_active"`)
 }
 
 func TestAuditVerificationThroughAPI(t *testing.T) {

@@ -38,6 +38,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/admin/audit": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Audit events, newest first, filtered and a page at a time; each read is itself audited.
+         * @description Filters combine with AND; a malformed one is refused with 400 naming the parameter. Pages hold limit events (default 50, at most 200); pass next_before as before for the next. Pages are cut by seq, so walking them neither skips nor repeats an event while others are appended.
+         */
+        get: operations["listAuditEvents"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/admin/audit/verification": {
         parameters: {
             query?: never;
@@ -158,6 +178,48 @@ export interface paths {
         put: operations["setQueueMembers"];
         post?: never;
         delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/admin/settings": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The instance settings, the logo's description and the environment's invite defaults. */
+        get: operations["getSettings"];
+        /**
+         * Replace the instance settings (the whole document); each change is audited.
+         * @description Every field is required, except the invite overrides (null or absent: the environment's default). Limits: product_name 1-60 characters, clinic_name 0-100, colours #rrggbb, closed_consultation_retention_days 1-3650, languages a non-empty subset of en, fr, de, es, it, ar without repeats, invite_ttl_minutes 5-43200, invite_early_minutes 0-10080 and shorter than the validity in force. Other replicas apply a change within 5 seconds.
+         */
+        put: operations["updateSettings"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/admin/settings/logo": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Replace the logo: the request body is the image itself.
+         * @description PNG, JPEG or WebP, at most 262144 bytes and 4096 by 4096 pixels. The type is detected from the bytes; the Content-Type header is not trusted (multipart and JSON bodies are refused with 415). SVG is refused: it can carry script.
+         */
+        put: operations["uploadLogo"];
+        post?: never;
+        /** Remove the logo (404 when there is none). */
+        delete: operations["deleteLogo"];
         options?: never;
         head?: never;
         patch?: never;
@@ -533,6 +595,43 @@ export interface paths {
         put?: never;
         /** Start TOTP enrolment: a new secret as an otpauth URI and a QR code, pending until confirmed. */
         post: operations["beginTOTPEnrolment"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/branding": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Product and clinic name, colours, logo and patient languages, for every app before sign-in. */
+        get: operations["getBranding"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/branding/logo": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The logo image (404 when there is none).
+         * @description Served with its detected Content-Type, X-Content-Type-Options: nosniff, a strong ETag (304 on If-None-Match) and, at the versioned URL that getBranding names, a year's immutable caching.
+         */
+        get: operations["getBrandingLogo"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -1244,6 +1343,19 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        Branding: {
+            /** @description #rrggbb */
+            accent_color: string;
+            /** @description empty when none is set */
+            clinic_name: string;
+            /** @description the languages offered to patients, in the order to offer them */
+            languages: string[];
+            /** @description same-origin path of the logo image, null when there is none */
+            logo_url?: string | null;
+            /** @description #rrggbb */
+            primary_color: string;
+            product_name: string;
+        };
         Error: {
             error: {
                 /** @description stable machine-readable code */
@@ -1289,6 +1401,24 @@ export interface components {
             figures: components["schemas"]["Figures"];
             queue_id?: string | null;
             queue_name?: string;
+        };
+        Settings: {
+            /** @description #rrggbb (default #f2a900); answered in lower case */
+            accent_color: string;
+            /** @description the clinic's name, 0-100 characters; empty for none */
+            clinic_name: string;
+            /** @description closed and cancelled consultations, with their messages, participants, invites and calls, are deleted this many days after they closed; 1-3650 (default 30); anonymous statistics and the audit trail stay */
+            closed_consultation_retention_days: number;
+            /** @description how long before its scheduled time an invite opens, 0-10080 minutes and shorter than the validity; null: the HCW_INVITE_EARLY default */
+            invite_early_minutes?: number | null;
+            /** @description how long an invite stays valid after its scheduled time (or its creation when unscheduled), 5-43200 minutes; null: the HCW_INVITE_TTL default */
+            invite_ttl_minutes?: number | null;
+            /** @description the languages offered to patients, at least one of en, fr, de, es, it, ar, no repeats, in the order given (default all six) */
+            languages: string[];
+            /** @description #rrggbb (default #0b5cad); answered in lower case */
+            primary_color: string;
+            /** @description the product name shown to users, 1-60 characters (default HCW@Home) */
+            product_name: string;
         };
         acceptRequest: {
             /** @description the interpreter's name as participants see it (default Interpreter) */
@@ -1350,6 +1480,33 @@ export interface components {
         };
         apiKeyListBody: {
             api_keys: components["schemas"]["apiKeyBody"][];
+        };
+        auditEventBody: {
+            /** @description dotted name, e.g. sign_in.failure */
+            action: string;
+            /** @description user, API key or participant id; null for the system */
+            actor_id?: string | null;
+            /** @description user, api_key, participant or system */
+            actor_type: string;
+            /**
+             * Format: date-time
+             * @description UTC
+             */
+            at: string;
+            client_ip?: string | null;
+            consultation_id?: string | null;
+            object_id?: string | null;
+            object_type?: string | null;
+            /** @description success, failure or denied */
+            outcome: string;
+            /** @description position in the chain; pages are cut by it */
+            seq: number;
+        };
+        auditListBody: {
+            /** @description newest first */
+            events: components["schemas"]["auditEventBody"][];
+            /** @description pass as before for the next page; null on the last page */
+            next_before?: number | null;
         };
         callBody: {
             /** Format: date-time */
@@ -1617,6 +1774,16 @@ export interface components {
             /** @description wss://<media host>/n/<node>/signal */
             signal_url: string;
         };
+        logoBody: {
+            /** @description image/png, image/jpeg or image/webp, as detected from the bytes */
+            content_type: string;
+            /** @description bytes */
+            size: number;
+            /** Format: date-time */
+            updated_at: string;
+            /** @description where the public app fetches it; changes with the image */
+            url: string;
+        };
         markReadRequest: {
             /** @description the last message read (at most the last message's seq) */
             seq: number;
@@ -1870,6 +2037,14 @@ export interface components {
             /** @description from the setup or reset link (after #) */
             token: string;
         };
+        settingsBody: {
+            /** @description HCW_INVITE_EARLY in whole minutes: the lead while invite_early_minutes is null */
+            invite_early_default_minutes: number;
+            /** @description HCW_INVITE_TTL in whole minutes: the validity while invite_ttl_minutes is null */
+            invite_ttl_default_minutes: number;
+            logo?: components["schemas"]["logoBody"] | null;
+            settings: components["schemas"]["Settings"];
+        };
         signInRequest: {
             email: string;
             password: string;
@@ -2051,6 +2226,76 @@ export interface operations {
             };
             /** @description Not Found */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    listAuditEvents: {
+        parameters: {
+            query?: {
+                /** @description exact action, e.g. sign_in.failure */
+                action?: string;
+                /** @description user, api_key, participant or system */
+                actor_type?: string;
+                /** @description the actor: user, API key or participant id; exact match; an identifier of at most 128 characters from A-Z a-z 0-9 . _ : @ + - */
+                actor_id?: string;
+                /** @description what kind of thing was acted upon, e.g. user, invite, consultation */
+                object_type?: string;
+                /** @description the thing acted upon; exact match; an identifier of at most 128 characters from A-Z a-z 0-9 . _ : @ + - */
+                object_id?: string;
+                /** @description the consultation the event belongs to; exact match; an identifier of at most 128 characters from A-Z a-z 0-9 . _ : @ + - */
+                consultation_id?: string;
+                /** @description success, failure or denied */
+                outcome?: string;
+                /** @description RFC 3339; events at or after it */
+                from?: string;
+                /** @description RFC 3339; events before it (must be after from) */
+                to?: string;
+                /** @description events with a smaller seq: the next_before of the previous page */
+                before?: number;
+                /** @description 1 to 200 (default 50) */
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["auditListBody"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2716,6 +2961,238 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["Error"];
                 };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getSettings: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["settingsBody"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    updateSettings: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["Settings"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["settingsBody"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Request Entity Too Large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unsupported Media Type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    uploadLogo: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "image/jpeg": string;
+                "image/png": string;
+                "image/webp": string;
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["settingsBody"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Request Entity Too Large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unsupported Media Type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    deleteLogo: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description No Content */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description Unauthorized */
             401: {
@@ -3986,6 +4463,75 @@ export interface operations {
             };
             /** @description Conflict */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getBranding: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Branding"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getBrandingLogo: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "image/jpeg": string;
+                    "image/png": string;
+                    "image/webp": string;
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -1,0 +1,67 @@
+package consultationapi_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/hcw-home/hcw/backend/internal/audit"
+	"github.com/hcw-home/hcw/backend/internal/consultationapi"
+	"github.com/hcw-home/hcw/backend/internal/settings"
+)
+
+// TestInviteTimingFromSettings: the invite validity and opening lead that
+// an administrator sets replace HCW_INVITE_TTL and HCW_INVITE_EARLY at
+// once, for new invites and for redemptions; cleared, the environment's
+// apply again.
+func TestInviteTimingFromSettings(t *testing.T) {
+	e := newEnv(t)
+	f := e.clinic()
+	set := func(ttl, early *int) {
+		t.Helper()
+		doc := settings.Defaults()
+		doc.InviteTTLMinutes, doc.InviteEarlyMinutes = ttl, early
+		_, err := e.settings.Update(t.Context(), settings.Actor{Type: audit.ActorUser, ID: f.adminUser.ID}, doc)
+		require.NoError(t, err)
+	}
+	minutes := func(m int) *int { return &m }
+
+	inv, _ := e.invite(f.doctorIn, map[string]any{"queue_id": f.queueID})
+	assert.True(t, e.clock.now().Add(24*time.Hour).Equal(inv.Invite.ExpiresAt), "the environment's default: %s", inv.Invite.ExpiresAt)
+
+	set(minutes(90), minutes(30))
+	unscheduled, token := e.invite(f.doctorIn, map[string]any{"queue_id": f.queueID})
+	assert.True(t, e.clock.now().Add(90*time.Minute).Equal(unscheduled.Invite.ExpiresAt), "%s", unscheduled.Invite.ExpiresAt)
+
+	at := e.clock.now().Add(3 * time.Hour).Truncate(time.Second)
+	inv, scheduled := e.invite(f.doctorIn, map[string]any{"queue_id": f.queueID, "scheduled_at": at.Format(time.RFC3339), "time_zone": "Europe/Zurich"})
+	assert.True(t, at.Add(90*time.Minute).Equal(inv.Invite.ExpiresAt), "%s", inv.Invite.ExpiresAt)
+	res, _ := e.redeem(scheduled)
+	require.Equal(t, 409, res.status, string(res.body))
+	assert.Equal(t, consultationapi.CodeInviteTooEarly, res.code())
+	var body struct {
+		Error struct {
+			OpensAt time.Time `json:"opens_at"`
+		}
+	}
+	res.json(t, &body)
+	assert.True(t, at.Add(-30*time.Minute).Equal(body.Error.OpensAt), "%s", body.Error.OpensAt)
+
+	e.clock.set(at.Add(-31 * time.Minute))
+	res, _ = e.redeem(scheduled)
+	assert.Equal(t, 409, res.status, "still too early")
+	e.clock.set(at.Add(-29 * time.Minute))
+	res, _ = e.redeem(scheduled)
+	assert.Equal(t, 200, res.status, string(res.body))
+
+	// The unscheduled invite made under the override lives 90 minutes.
+	e.clock.set(unscheduled.Invite.ExpiresAt)
+	res, _ = e.redeem(token)
+	assert.Equal(t, 410, res.status, string(res.body))
+
+	set(nil, nil)
+	inv, _ = e.invite(f.doctorIn, map[string]any{"queue_id": f.queueID})
+	assert.True(t, e.clock.now().Add(24*time.Hour).Equal(inv.Invite.ExpiresAt), "%s", inv.Invite.ExpiresAt)
+}
