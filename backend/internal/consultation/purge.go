@@ -42,23 +42,46 @@ DELETE FROM consultations WHERE id IN (
     LIMIT $2
     FOR UPDATE SKIP LOCKED)`
 
-// PurgeClosed deletes the consultations closed before cutoff with all
-// their data, PurgeBatch at a time, each batch in its own transaction,
-// and returns how many it deleted. A run that deleted any records one
+// sqlPurgeNeverOpened deletes one batch of consultations whose invitation
+// lapsed before $1 unanswered: still 'invited' (the patient never opened
+// the link), and every invite expired or revoked before $1. Without this,
+// the names, addresses and notes of invitations nobody answered would be
+// kept for ever. A reschedule moves expires_at, so it keeps the
+// consultation. Same cascade and SKIP LOCKED as sqlPurgeClosed.
+const sqlPurgeNeverOpened = `
+DELETE FROM consultations WHERE id IN (
+    SELECT c.id FROM consultations c
+    WHERE c.status = 'invited' AND c.created_at < $1
+      AND NOT EXISTS (
+          SELECT 1 FROM invites i
+          WHERE i.consultation_id = c.id AND COALESCE(i.revoked_at, i.expires_at) >= $1)
+    ORDER BY c.created_at, c.id
+    LIMIT $2
+    FOR UPDATE SKIP LOCKED)`
+
+// PurgeClosed deletes the consultations closed before cutoff, and those
+// whose invitation lapsed unanswered before cutoff, with all their data,
+// PurgeBatch at a time, each batch in its own transaction, and returns how
+// many it deleted. A run that deleted any records one
 // audit event (ActionConsultationsPurged), also when it stops part way
 // through on an error or the end of ctx; the next run goes on from there.
 func (s *Service) PurgeClosed(ctx context.Context, cutoff time.Time) (int64, error) {
 	cutoff = cutoff.UTC().Truncate(time.Second)
 	var total int64
 	var err error
-	for {
-		tag, execErr := s.p.Pool.Exec(ctx, sqlPurgeClosed, cutoff, s.p.PurgeBatch)
-		if execErr != nil {
-			err = fmt.Errorf("purge closed consultations: %w", execErr)
-			break
+	for _, sql := range []string{sqlPurgeClosed, sqlPurgeNeverOpened} {
+		for err == nil {
+			tag, execErr := s.p.Pool.Exec(ctx, sql, cutoff, s.p.PurgeBatch)
+			if execErr != nil {
+				err = fmt.Errorf("purge consultations: %w", execErr)
+				break
+			}
+			total += tag.RowsAffected()
+			if tag.RowsAffected() < int64(s.p.PurgeBatch) || ctx.Err() != nil {
+				break
+			}
 		}
-		total += tag.RowsAffected()
-		if tag.RowsAffected() < int64(s.p.PurgeBatch) || ctx.Err() != nil {
+		if err != nil || ctx.Err() != nil {
 			break
 		}
 	}

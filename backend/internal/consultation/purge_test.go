@@ -246,6 +246,60 @@ func TestPurgeClosedInBatches(t *testing.T) {
 	assert.Equal(t, 1, w.count(`SELECT count(*) FROM audit_events WHERE action = $1 AND object_id LIKE '6:%'`, consultation.ActionConsultationsPurged))
 }
 
+// invited inserts a consultation whose patient never opened the link, with
+// one invite per end time (an expiry, or a revocation when revoked).
+func (w *world) invited(created time.Time, invites ...struct {
+	end     time.Time
+	revoked bool
+}) string {
+	w.t.Helper()
+	id, patient := newID(), newID()
+	w.exec(`INSERT INTO consultations (id, queue_id, status, created_by_type, created_by_id, created_at, updated_at)
+		VALUES ($1, $2, 'invited', 'user', $3, $4, $4)`, id, w.queue, w.doctor, created)
+	w.exec(`INSERT INTO participants (id, consultation_id, role, first_name_sealed, last_name_sealed, language, created_at)
+		VALUES ($1, $2, 'patient', '\x01', '\x02', 'fr', $3)`, patient, id, created)
+	for _, inv := range invites {
+		status, expires, revokedAt := "sent", inv.end, any(nil)
+		if inv.revoked {
+			status, expires, revokedAt = "revoked", inv.end.Add(10*day), inv.end
+		}
+		w.exec(`INSERT INTO invites (id, consultation_id, participant_id, token_hash, role, status, delivery, email_sealed,
+			expires_at, created_by_type, created_by_id, created_at, updated_at, revoked_at)
+			VALUES ($1, $2, $3, $4, 'patient', $5, 'email', '\x03', $6, 'user', $7, $8, $8, $9)`,
+			newID(), id, patient, random32(), status, expires, w.doctor, created, revokedAt)
+	}
+	return id
+}
+
+// TestPurgeNeverOpened: a consultation whose invitation lapsed unanswered
+// goes after the same retention as a closed one, counted from the lapse.
+func TestPurgeNeverOpened(t *testing.T) {
+	pool := newPool(t)
+	w := newWorld(t, pool)
+	svc := consultation.New(consultation.Params{Pool: pool, Audit: audit.NewStore(pool)})
+	type inv = struct {
+		end     time.Time
+		revoked bool
+	}
+	created := time.Now().Add(-60 * day)
+	expiredLongAgo := w.invited(created, inv{end: *ago(31 * day)})
+	revokedLongAgo := w.invited(created, inv{end: *ago(35 * day), revoked: true})
+	expiredRecently := w.invited(created, inv{end: *ago(29 * day)})
+	oneStillValid := w.invited(created, inv{end: *ago(40 * day)}, inv{end: time.Now().Add(day)})
+	noInvite := w.invited(created)
+	createdRecently := w.invited(time.Now().Add(-day))
+
+	n, err := svc.PurgeClosed(t.Context(), time.Now().Add(-30*day))
+	require.NoError(t, err)
+	assert.Equal(t, int64(3), n)
+	for id, want := range map[string]int{expiredLongAgo: 0, revokedLongAgo: 0, noInvite: 0,
+		expiredRecently: 1, oneStillValid: 1, createdRecently: 1} {
+		assert.Equal(t, want, w.count(`SELECT count(*) FROM consultations WHERE id = $1`, id), id)
+		assert.Equal(t, want, w.count(`SELECT count(*) FROM participants WHERE consultation_id = $1`, id), id)
+	}
+	assert.Equal(t, 1, w.count(`SELECT count(*) FROM audit_events WHERE action = $1 AND object_id LIKE '3:%'`, consultation.ActionConsultationsPurged))
+}
+
 // TestPurgeForeignKeysCascade: deleting a consultation deletes everything
 // that hangs off it, through ON DELETE CASCADE (or SET NULL) all the way
 // down. A new table referring to a consultation, or to anything a
