@@ -180,7 +180,9 @@ type CallJoin struct {
 	// Grant is the media grant (a JWT), offered as a WebSocket subprotocol.
 	Grant          string
 	GrantExpiresAt time.Time
-	ICEServers     []ICEServer
+	// Sources is what the grant lets the member publish (grant.Source*).
+	Sources    []string
+	ICEServers []ICEServer
 }
 
 type callRow struct {
@@ -688,6 +690,7 @@ func (s *Service) JoinCall(ctx context.Context, p authz.Principal, a Actor, cons
 	}
 	out.Room, out.Node, out.SignalURL, out.Grant = m.r.ID, node.ID, node.SignalURL, token
 	out.GrantExpiresAt = claims.ExpiresAt.Time.UTC()
+	out.Sources = sources
 	out.ICEServers = []ICEServer{}
 	if len(s.p.Media.TURNSecret) > 0 && len(s.p.Media.TURNURLs) > 0 {
 		cred, err := turncred.Mint(s.p.Media.TURNSecret, m.identity, s.p.Media.TURNTTL, now)

@@ -70,6 +70,7 @@ type joinCallBody struct {
 	SignalURL      string          `json:"signal_url" doc:"wss://<media host>/n/<node>/signal"`
 	Grant          string          `json:"grant" doc:"the media grant: offer it as the WebSocket subprotocol hcw.grant.<grant> next to hcw.signal.v1, never in a URL"`
 	GrantExpiresAt time.Time       `json:"grant_expires_at" doc:"join before then; an open connection outlives it"`
+	Sources        []string        `json:"sources" doc:"what the grant lets this member publish: camera, microphone, screen (the doctor's, in a video call); the node refuses anything else"`
 	ICEServers     []iceServerBody `json:"ice_servers"`
 }
 
@@ -160,7 +161,7 @@ func (a *API) joinCall(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	body := joinCallBody{CallID: j.Call.ID, Kind: string(j.Call.Kind), Room: j.Room, Node: j.Node, SignalURL: j.SignalURL,
-		Grant: j.Grant, GrantExpiresAt: j.GrantExpiresAt, ICEServers: make([]iceServerBody, 0, len(j.ICEServers))}
+		Grant: j.Grant, GrantExpiresAt: j.GrantExpiresAt, Sources: j.Sources, ICEServers: make([]iceServerBody, 0, len(j.ICEServers))}
 	for _, s := range j.ICEServers {
 		body.ICEServers = append(body.ICEServers, iceServerBody{URLs: s.URLs, Username: s.Username, Credential: s.Credential})
 	}

@@ -43,6 +43,7 @@ type joinView struct {
 	SignalURL      string    `json:"signal_url"`
 	Grant          string    `json:"grant"`
 	GrantExpiresAt time.Time `json:"grant_expires_at"`
+	Sources        []string  `json:"sources"`
 	ICEServers     []struct {
 		URLs       []string `json:"urls"`
 		Username   string   `json:"username"`
@@ -169,6 +170,7 @@ func TestCallRingAcceptJoin(t *testing.T) {
 	assert.Equal(t, "doctor", c.Role)
 	assert.Equal(t, "Test doctor", c.Name)
 	assert.Equal(t, []string{grant.SourceCamera, grant.SourceMicrophone, grant.SourceScreen}, c.Sources)
+	assert.Equal(t, c.Sources, j.Sources, "the answer says what the grant allows")
 	assert.False(t, c.AudioOnly)
 	assert.Equal(t, "ringing", e.currentCall(f.doctorIn, doctorHost, id).State, "the doctor joining does not answer")
 
@@ -179,6 +181,7 @@ func TestCallRingAcceptJoin(t *testing.T) {
 	assert.Equal(t, "patient", c.Role)
 	assert.Equal(t, "Ada Lovelace", c.Name)
 	assert.Equal(t, []string{grant.SourceCamera, grant.SourceMicrophone}, c.Sources, "no screen share for the patient")
+	assert.Equal(t, c.Sources, j.Sources)
 	assert.False(t, c.Allows(grant.SourceScreen))
 	d = waitMsg(t, doctorWS, "call.accepted")
 	assert.Equal(t, "p-"+e.participantID(patient), d["participant"])
@@ -229,6 +232,7 @@ func TestAudioCallGrantIsAudioOnly(t *testing.T) {
 		c := e.verify(j, "media-1")
 		assert.True(t, c.AudioOnly)
 		assert.Equal(t, []string{grant.SourceMicrophone}, c.Sources)
+		assert.Equal(t, []string{grant.SourceMicrophone}, j.Sources)
 		assert.True(t, c.Allows(grant.SourceMicrophone))
 		assert.False(t, c.Allows(grant.SourceCamera))
 		assert.False(t, c.Allows(grant.SourceScreen))

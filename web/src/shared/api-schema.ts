@@ -1773,6 +1773,8 @@ export interface components {
             room: string;
             /** @description wss://<media host>/n/<node>/signal */
             signal_url: string;
+            /** @description what the grant lets this member publish: camera, microphone, screen (the doctor's, in a video call); the node refuses anything else */
+            sources: string[];
         };
         logoBody: {
             /** @description image/png, image/jpeg or image/webp, as detected from the bytes */
