@@ -6,9 +6,11 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
@@ -412,4 +414,27 @@ func TestInternalRoutes(t *testing.T) {
 	w = httptest.NewRecorder()
 	h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/api/v1/openapi.json", nil))
 	assert.NotContains(t, w.Body.String(), "/internal/")
+}
+
+type embeddedInner struct {
+	ID    string `json:"id"`
+	Notes string `json:"notes,omitempty"`
+}
+
+type embeddingBody struct {
+	embeddedInner
+	Extra int `json:"extra"`
+}
+
+// TestOpenAPIEmbeddedFieldsPromoted: an embedded struct's fields appear in
+// the schema as encoding/json writes them, at the outer level.
+func TestOpenAPIEmbeddedFieldsPromoted(t *testing.T) {
+	g := &schemaGen{components: map[string]any{}}
+	s := g.object(reflect.TypeFor[embeddingBody]())
+	props := s["properties"].(map[string]any)
+	assert.ElementsMatch(t, []string{"id", "notes", "extra"}, slices.Collect(maps.Keys(props)))
+	assert.ElementsMatch(t, []string{"id", "extra"}, s["required"])
+	raw, err := json.Marshal(embeddingBody{embeddedInner: embeddedInner{ID: "x"}, Extra: 1})
+	require.NoError(t, err)
+	assert.JSONEq(t, `{"id":"x","extra":1}`, string(raw))
 }

@@ -219,6 +219,18 @@ func (g *schemaGen) object(t reflect.Type) map[string]any {
 	var required []string
 	for i := range t.NumField() {
 		f := t.Field(i)
+		// An embedded struct without a JSON name has its fields promoted,
+		// as encoding/json does (also when its type is unexported).
+		if f.Anonymous && f.Tag.Get("json") == "" && f.Type.Kind() == reflect.Struct {
+			inner := g.object(f.Type)
+			for k, v := range inner["properties"].(map[string]any) {
+				props[k] = v
+			}
+			if r, ok := inner["required"].([]string); ok {
+				required = append(required, r...)
+			}
+			continue
+		}
 		if !f.IsExported() {
 			continue
 		}

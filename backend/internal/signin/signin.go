@@ -148,6 +148,9 @@ type Service struct {
 }
 
 // New checks p and fills in defaults.
+// IdleTimeout is how long a session may go unused before it ends.
+func (s *Service) IdleTimeout() time.Duration { return s.p.IdleTimeout }
+
 func New(p Params) (*Service, error) {
 	if p.Pool == nil || p.Accounts == nil || p.Audit == nil || p.Keyring == nil {
 		return nil, errors.New("signin: Pool, Accounts, Audit and Keyring are required")

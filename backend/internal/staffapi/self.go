@@ -28,6 +28,13 @@ type userBody struct {
 	UpdatedAt    time.Time `json:"updated_at"`
 }
 
+// meBody is the signed-in user and what the apps need to know of the
+// session.
+type meBody struct {
+	userBody
+	SessionIdleTimeoutSeconds int `json:"session_idle_timeout_seconds" doc:"a session unused for this long ends (HCW_SESSION_IDLE_TIMEOUT): the apps warn before"`
+}
+
 func userOf(u account.User) userBody {
 	return userBody{ID: u.ID, Email: u.Email, FirstName: u.FirstName, LastName: u.LastName, Phone: u.Phone,
 		Language: u.Language, Role: string(u.Role), Status: string(u.Status), AllQueues: u.AllQueues,
@@ -53,9 +60,9 @@ func (a *API) mountSelf(rt *httpapi.Router) {
 	tags := []string{"me"}
 	rt.HandleFunc(httpapi.Operation{
 		Method: http.MethodGet, Path: "/api/v1/me", ID: "getMe", Tags: tags,
-		Summary: "The signed-in user.",
+		Summary: "The signed-in user, and the session's idle timeout.",
 		Auth:    httpapi.AuthSession, Permission: authz.PermSelf,
-		Response: userBody{}, Errors: []int{401, 403},
+		Response: meBody{}, Errors: []int{401, 403},
 	}, a.me)
 	rt.HandleFunc(httpapi.Operation{
 		Method: http.MethodPost, Path: "/api/v1/me/password", ID: "changeMyPassword", Tags: tags,
@@ -72,7 +79,8 @@ func (a *API) me(w http.ResponseWriter, r *http.Request) {
 		a.writeErr(w, r, err)
 		return
 	}
-	httpapi.WriteJSON(w, http.StatusOK, userOf(u))
+	httpapi.WriteJSON(w, http.StatusOK, meBody{userBody: userOf(u),
+		SessionIdleTimeoutSeconds: int(a.p.SignIn.IdleTimeout() / time.Second)})
 }
 
 func (a *API) changePassword(w http.ResponseWriter, r *http.Request) {

@@ -438,6 +438,7 @@ func TestAdminCreatesDoctorWhoSignsIn(t *testing.T) {
 	res = e.do(&d.caller, "GET", "/api/v1/me", nil)
 	require.Equal(t, 200, res.status)
 	assert.Contains(t, string(res.body), `"first_name":"Ada"`)
+	assert.Contains(t, string(res.body), `"session_idle_timeout_seconds":1800`, "the default idle timeout, for the apps' warning")
 
 	// Disabling the doctor ends their session at once and asks the
 	// socket hub to close theirs.

@@ -1090,7 +1090,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The signed-in user. */
+        /** The signed-in user, and the session's idle timeout. */
         get: operations["getMe"];
         put?: never;
         post?: never;
@@ -1789,6 +1789,28 @@ export interface components {
         markReadRequest: {
             /** @description the last message read (at most the last message's seq) */
             seq: number;
+        };
+        meBody: {
+            all_queues: boolean;
+            /** Format: date-time */
+            created_at: string;
+            email: string;
+            first_name: string;
+            id: string;
+            /** @description BCP 47, e.g. en, fr, de-CH */
+            language: string;
+            last_name: string;
+            /** @description E.164 */
+            phone?: string;
+            /** @description admin, doctor, nurse or scheduler */
+            role: string;
+            /** @description a session unused for this long ends (HCW_SESSION_IDLE_TIMEOUT): the apps warn before */
+            session_idle_timeout_seconds: number;
+            /** @description active, pending_approval or disabled */
+            status: string;
+            terms_version?: string;
+            /** Format: date-time */
+            updated_at: string;
         };
         mediaNodeBody: {
             /** @description the most participants the node accepts */
@@ -6389,7 +6411,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["userBody"];
+                    "application/json": components["schemas"]["meBody"];
                 };
             };
             /** @description Unauthorized */
