@@ -340,6 +340,19 @@ func (c *client) has(typ string, pred func(signal.Envelope) bool) bool {
 	return false
 }
 
+// all returns the messages of typ received so far, in order.
+func (c *client) all(typ string) []signal.Envelope {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []signal.Envelope
+	for _, e := range c.msgs {
+		if e.Type == typ {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
 func dataAs[T any](t *testing.T, e signal.Envelope) T {
 	t.Helper()
 	var v T
@@ -409,7 +422,8 @@ func (c *client) nextTrack(timeout time.Duration) *webrtc.TrackRemote {
 // out at start and whenever the node sends a PLI for that layer. A frame
 // leaves every 20 ms per layer, by default one 5-byte packet; shape makes
 // a layer's frames bigger (for bandwidth tests), each packet then carrying
-// its index in the layer's stream (bytes 5-8, big endian).
+// its index in the layer's stream (bytes 5-8, big endian). withPictureIDs
+// inserts a payload descriptor extension after byte 0 (see vp8Body).
 type vp8Publisher struct {
 	c       *client
 	tracks  []*webrtc.TrackLocalStaticRTP
@@ -424,6 +438,26 @@ type vp8Publisher struct {
 	ridExt  uint8
 	simul   bool
 	started atomic.Bool
+	// pictures: each layer numbers its own pictures, as a browser's
+	// simulcast encoders do (see withPictureIDs).
+	pictures bool
+}
+
+// Where each layer's numbering starts with withPictureIDs: the low layer
+// wraps its 15-bit picture id within a second, the others are far apart.
+var (
+	pictureIDBase = [3]uint16{32740, 5000, 20000}
+	tl0Base       = [3]uint8{250, 10, 100}
+	keyIdxBase    = [3]uint8{30, 3, 17}
+)
+
+// withPictureIDs makes every packet carry an RFC 7741 descriptor extension
+// (X set) with a 15-bit picture id, a TL0PICIDX and a KEYIDX (TID 0): one
+// picture per frame, every picture a base layer one, KEYIDX advancing at
+// each key frame. Call it before run.
+func (p *vp8Publisher) withPictureIDs() *vp8Publisher {
+	p.pictures = true
+	return p
 }
 
 type frameShape struct{ packets, size int }
@@ -518,6 +552,7 @@ func (p *vp8Publisher) run() {
 		for i := range seqs {
 			seqs[i] = 1000 + uint16(i)*10000
 		}
+		pics, tl0s, keyIdxs := pictureIDBase, tl0Base, keyIdxBase
 		ts := uint32(0)
 		for {
 			select {
@@ -529,6 +564,9 @@ func (p *vp8Publisher) run() {
 			for i, tr := range p.tracks {
 				key := p.keyReq[i].Swap(false)
 				shape := p.frames[i]
+				if key {
+					keyIdxs[i] = (keyIdxs[i] + 1) & 0x1f
+				}
 				for k := range shape.packets {
 					seqs[i]++
 					payload := make([]byte, shape.size)
@@ -541,6 +579,10 @@ func (p *vp8Publisher) run() {
 					n := p.sent[i].Add(1) - 1
 					if shape.size >= 9 {
 						binary.BigEndian.PutUint32(payload[5:], n)
+					}
+					if p.pictures {
+						ext := []byte{payload[0] | 0x80, 0xf0, 0x80 | byte(pics[i]>>8), byte(pics[i]), tl0s[i], keyIdxs[i]}
+						payload = append(ext, payload[1:]...)
 					}
 					pkt := &rtp.Packet{
 						Header: rtp.Header{
@@ -555,6 +597,8 @@ func (p *vp8Publisher) run() {
 					}
 					_ = tr.WriteRTP(pkt)
 				}
+				pics[i] = (pics[i] + 1) & 0x7fff
+				tl0s[i]++
 			}
 		}
 	}()

@@ -201,7 +201,8 @@ func TestGrantRefusal(t *testing.T) {
 	})
 }
 
-// TestSourceNotAllowed: a grant without camera cannot publish video.
+// TestSourceNotAllowed: a grant without camera cannot publish video (the
+// screen, with media: TestScreenShare).
 func TestSourceNotAllowed(t *testing.T) {
 	n := newTestNode(t, nil)
 	c := newClient(t, n, "a", n.grant(t, "a", "room-1", []string{grant.SourceMicrophone}))
@@ -212,12 +213,16 @@ func TestSourceNotAllowed(t *testing.T) {
 	// The microphone is fine.
 	c.publish("mic", "audio", grant.SourceMicrophone)
 
-	// An audio-only grant refuses the camera whatever its sources say.
-	d := newClient(t, n, "d", n.grant(t, "d", "room-1", allSources, func(c *grant.Claims) { c.AudioOnly = true }))
+	// An audio-only grant refuses the camera and the screen whatever its
+	// sources say.
+	d := newClient(t, n, "d", n.grant(t, "d", "room-1", append([]string{grant.SourceScreen}, allSources...), func(c *grant.Claims) { c.AudioOnly = true }))
 	d.join("room-1")
-	d.send(signal.TypePublish, signal.Publish{CID: "cam", Kind: "video", Source: grant.SourceCamera})
-	e = d.waitFor(signal.TypeError, nil)
-	require.Equal(t, signal.ErrSourceNotAllowed, dataAs[signal.Error](t, e).Code)
+	for i, source := range []string{grant.SourceCamera, grant.SourceScreen} {
+		d.send(signal.TypePublish, signal.Publish{CID: source, Kind: "video", Source: source})
+		require.Eventually(t, func() bool { return len(d.all(signal.TypeError)) == i+1 }, 5*time.Second, 10*time.Millisecond, source)
+		require.Equal(t, signal.ErrSourceNotAllowed, dataAs[signal.Error](t, d.all(signal.TypeError)[i]).Code, source)
+	}
+	d.publish("mic", "audio", grant.SourceMicrophone)
 }
 
 // TestRemoveParticipant: the removed client gets leave{removed} and its

@@ -64,6 +64,9 @@ type DownTrack struct {
 	curGen uint32
 	hdr    rtp.Header
 	exts   []rtp.Extension
+	vp8    bool // rewrite picture ids too (see VP8Rewriter)
+	vp8rw  VP8Rewriter
+	out    [MaxPacketSize]byte // a rewritten payload; the packet's is shared
 }
 
 // NewDownTrack returns a down-track and starts its writer. It receives
@@ -78,6 +81,7 @@ func NewDownTrack(p DownTrackParams) *DownTrack {
 		done:  make(chan struct{}),
 		rw:    NewRewriter(p.Codec.ClockRate),
 		exts:  make([]rtp.Extension, 0, 4),
+		vp8:   strings.EqualFold(p.Codec.MimeType, webrtc.MimeTypeVP8),
 	}
 	d.current.Store(-1)
 	d.maxQ.Store(MaxLayers - 1)
@@ -309,6 +313,9 @@ func (d *DownTrack) forward(p *Packet) {
 			return
 		}
 		d.rw.Switch(p.Header.SequenceNumber, p.Header.Timestamp, p.Arrival)
+		if d.vp8 {
+			d.vp8rw.Switch(p.Payload)
+		}
 		d.resync.Store(false)
 		d.curGen = p.Gen
 		if cur != layer {
@@ -330,6 +337,10 @@ func (d *DownTrack) forward(p *Packet) {
 	if !ok {
 		return
 	}
+	payload := p.Payload
+	if d.vp8 {
+		payload = d.vp8rw.Rewrite(d.out[:], payload)
+	}
 	d.hdr = rtp.Header{
 		Version:        2,
 		Marker:         p.Header.Marker,
@@ -339,7 +350,7 @@ func (d *DownTrack) forward(p *Packet) {
 		SSRC:           b.ssrc,
 		Extensions:     d.exts[:0],
 	}
-	n, err := b.writer.WriteRTP(&d.hdr, p.Payload)
+	n, err := b.writer.WriteRTP(&d.hdr, payload)
 	if err != nil {
 		d.m.Dropped.Add(1)
 		return

@@ -1,6 +1,7 @@
 package forward
 
 import (
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -98,6 +99,20 @@ func TestRewriter(t *testing.T) {
 	a, _, _ := r.Rewrite(65535, 0, 300*ms)
 	b, _, _ := r.Rewrite(0, 3000, 333*ms)
 	require.Equal(t, a+1, b)
+
+	// A long run on one source (two minutes of a 720p layer, eleven of
+	// audio): past 32768 packets its packets are still newer than its
+	// first, and a late one from before the switch is still dropped.
+	r.Switch(100, 0, 400*ms)
+	for i := range 3 * 65536 {
+		seq := uint16(100 + i)
+		_, _, ok := r.Rewrite(seq, uint32(i)*3000, 400*ms+int64(i))
+		require.True(t, ok, "packet %d of the run", i)
+		if i == 20 {
+			_, _, ok = r.Rewrite(99, 0, 400*ms+int64(i))
+			require.False(t, ok, "from before the switch")
+		}
+	}
 }
 
 // memSource replays packets then blocks until closed.
@@ -166,8 +181,24 @@ func vp8Packet(layer byte, seq uint16, ts uint32, key bool) []byte {
 	return b
 }
 
+// vp8PacketPicture is vp8Packet with a descriptor carrying a 15-bit
+// picture id and a TL0PICIDX; the layer is at payload[6].
+func vp8PacketPicture(layer byte, seq uint16, ts uint32, key bool, pic uint16, tl0 uint8) []byte {
+	vp8 := byte(0x01)
+	if key {
+		vp8 = 0x00
+	}
+	p := rtp.Packet{
+		Header:  rtp.Header{Version: 2, PayloadType: 96, SequenceNumber: seq, Timestamp: ts, SSRC: 100 + uint32(layer)},
+		Payload: []byte{0x90, 0xc0, 0x80 | byte(pic>>8&0x7f), byte(pic), tl0, vp8, layer},
+	}
+	b, _ := p.Marshal()
+	return b
+}
+
 // TestDownTrackLayerSwitch feeds two layers and checks that the forwarded
-// stream moves to the target layer only at its key frame, without a gap.
+// stream moves to the target layer only at its key frame, without a gap
+// in sequence numbers or VP8 picture ids (each layer numbers its own).
 func TestDownTrackLayerSwitch(t *testing.T) {
 	var plis atomic.Int32
 	r := NewReceiver(ReceiverParams{Kind: Video, Codec: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, RequestKeyframe: func(uint32) { plis.Add(1) }})
@@ -181,12 +212,14 @@ func TestDownTrackLayerSwitch(t *testing.T) {
 	r.AddDownTrack(d)
 	d.SetTargetLayer(0)
 
+	// Layer 0 numbers its pictures from 32765 (wrapping on the way),
+	// layer 2 from 1000; one packet per picture.
 	send := func(layer byte, seq uint16, key bool) {
-		src := srcs[0]
+		src, pic, tl0 := srcs[0], 32765+seq-10, uint8(seq-10)
 		if layer == 2 {
-			src = srcs[1]
+			src, pic, tl0 = srcs[1], 1000+seq-500, uint8(200+seq-500)
 		}
-		src.ch <- vp8Packet(layer, seq, uint32(seq)*3000, key)
+		src.ch <- vp8PacketPicture(layer, seq, uint32(seq)*3000, key, pic&0x7fff, tl0)
 	}
 	waitN := func(n int64) {
 		require.Eventually(t, func() bool { return w.n.Load() >= n }, 2*time.Second, time.Millisecond)
@@ -211,10 +244,17 @@ func TestDownTrackLayerSwitch(t *testing.T) {
 	got := w.snapshot()
 	require.Len(t, got, 5)
 	wantLayers := []byte{0, 0, 0, 2, 2}
+	// Layer 0's pictures 32766, 32767, 0 go out as they are; layer 2's
+	// 1001, 1002 follow on.
+	wantPics := []uint16{32766, 32767, 0, 1, 2}
 	for i, p := range got {
-		require.Equal(t, wantLayers[i], p.Payload[2], "packet %d layer", i)
+		require.Equal(t, wantLayers[i], p.Payload[6], "packet %d layer", i)
 		require.Equal(t, uint32(4242), p.SSRC)
 		require.Equal(t, uint8(96), p.PayloadType)
+		pic := uint16(p.Payload[2]&0x7f)<<8 | uint16(p.Payload[3])
+		require.NotZero(t, p.Payload[2]&0x80, "packet %d keeps its 15-bit picture id", i)
+		require.Equal(t, wantPics[i], pic, "packet %d picture id", i)
+		require.Equal(t, uint8(i+1), p.Payload[4], "packet %d TL0PICIDX", i)
 		if i > 0 {
 			require.Equal(t, got[i-1].SequenceNumber+1, p.SequenceNumber, "continuous sequence at %d", i)
 			require.Greater(t, p.Timestamp, got[i-1].Timestamp)
@@ -237,56 +277,122 @@ type nopWriter struct{ n atomic.Int64 }
 func (w *nopWriter) WriteRTP(_ *rtp.Header, p []byte) (int, error) { w.n.Add(1); return len(p), nil }
 func (w *nopWriter) Write(b []byte) (int, error)                   { return len(b), nil }
 
+// fanoutRig is one published VP8 layer fanned out to subscribers that cost
+// nothing.
+type fanoutRig struct {
+	r        *Receiver
+	downs    []*DownTrack
+	writers  []*nopWriter
+	raw      [][]byte
+	pictures bool
+}
+
+// newFanoutRig builds the rig. With pictures, the packets carry a 15-bit
+// picture id and a TL0PICIDX, and every down-track has already switched
+// from layer 1 (numbered elsewhere) to layer 0, so each packet's
+// descriptor is rewritten into a copy: the down-track's costliest path.
+func newFanoutRig(subs int, pictures bool) *fanoutRig {
+	vp8 := webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}
+	f := &fanoutRig{r: NewReceiver(ReceiverParams{Kind: Video, Codec: vp8}), pictures: pictures}
+	f.r.layers[0].started.Store(true)
+	f.r.layers[1].started.Store(true)
+	f.downs = make([]*DownTrack, subs)
+	f.writers = make([]*nopWriter, subs)
+	for i := range f.downs {
+		f.downs[i] = NewDownTrack(DownTrackParams{TrackID: "t", StreamID: "p", Receiver: f.r, Codec: vp8})
+		f.writers[i] = &nopWriter{}
+		_, _ = f.downs[i].Bind(fakeBindCtx{w: f.writers[i]})
+		f.r.AddDownTrack(f.downs[i])
+	}
+	if pictures {
+		for _, d := range f.downs {
+			d.SetTargetLayer(1)
+		}
+		p := getPacket()
+		n := copy(p.buf[:], vp8PacketPicture(1, 40000, 0, true, 20000, 99))
+		f.r.handle(p, n, 1, 0)
+		for f.written() < int64(subs) {
+			time.Sleep(100 * time.Microsecond)
+		}
+	}
+	for _, d := range f.downs {
+		d.SetTargetLayer(0)
+	}
+	f.raw = make([][]byte, 256)
+	for i := range f.raw {
+		if pictures {
+			f.raw[i] = vp8PacketPicture(0, uint16(i), uint32(i)*3000, i == 0, uint16(i), uint8(i))
+		} else {
+			f.raw[i] = vp8Packet(0, uint16(i), uint32(i)*3000, i == 0)
+		}
+		f.raw[i] = append(f.raw[i], make([]byte, 1000)...) // a realistic video packet size
+	}
+	return f
+}
+
+// feed publishes the i-th packet (a key frame every 256).
+func (f *fanoutRig) feed(i int) {
+	p := getPacket()
+	n := copy(p.buf[:], f.raw[i%len(f.raw)])
+	p.buf[2], p.buf[3] = byte(i>>8), byte(i) // keep the numbering moving
+	if f.pictures {
+		p.buf[14], p.buf[15], p.buf[16] = 0x80|byte(i>>8)&0x7f, byte(i), byte(i)
+	}
+	f.r.handle(p, n, 0, 0)
+}
+
+// drain waits until the writers have written everything queued.
+func (f *fanoutRig) drain() {
+	for _, d := range f.downs {
+		for len(d.queue) > 0 {
+			time.Sleep(100 * time.Microsecond)
+		}
+	}
+}
+
+func (f *fanoutRig) written() int64 {
+	var n int64
+	for _, w := range f.writers {
+		n += w.n.Load()
+	}
+	return n
+}
+
+func (f *fanoutRig) close() {
+	for _, d := range f.downs {
+		f.r.RemoveDownTrack(d)
+		d.Close()
+	}
+}
+
 // BenchmarkFanout measures one publisher packet reaching N subscribers:
 // parse, key frame detection, hand-off to N writer goroutines, rewrite and
 // write. allocs/op is per published packet.
-func BenchmarkFanout(b *testing.B) {
+func BenchmarkFanout(b *testing.B) { benchFanout(b, false) }
+
+// BenchmarkFanoutPictureIDs is BenchmarkFanout with every packet's VP8
+// picture id and TL0PICIDX rewritten (subscribers past a layer switch).
+func BenchmarkFanoutPictureIDs(b *testing.B) { benchFanout(b, true) }
+
+func benchFanout(b *testing.B, pictures bool) {
 	for _, subs := range []int{1, 10, 100} {
 		b.Run(benchName(subs), func(b *testing.B) {
-			r := NewReceiver(ReceiverParams{Kind: Video, Codec: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}})
-			r.layers[0].started.Store(true)
-			downs := make([]*DownTrack, subs)
-			writers := make([]*nopWriter, subs)
-			for i := range downs {
-				downs[i] = NewDownTrack(DownTrackParams{TrackID: "t", StreamID: "p", Receiver: r, Codec: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}})
-				writers[i] = &nopWriter{}
-				_, _ = downs[i].Bind(fakeBindCtx{w: writers[i]})
-				downs[i].SetTargetLayer(0)
-				r.AddDownTrack(downs[i])
-			}
-			raw := make([][]byte, 256)
-			for i := range raw {
-				raw[i] = vp8Packet(0, uint16(i), uint32(i)*3000, i == 0)
-				raw[i] = append(raw[i], make([]byte, 1000)...) // a realistic video packet size
-			}
-			b.SetBytes(int64(len(raw[1])))
+			f := newFanoutRig(subs, pictures)
+			before := f.written()
+			b.SetBytes(int64(len(f.raw[1])))
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
 				// Back-pressure instead of drops: let the writers catch up.
-				for len(downs[i%subs].queue) > QueueSize/2 {
+				for len(f.downs[i%subs].queue) > QueueSize/2 {
 					time.Sleep(10 * time.Microsecond)
 				}
-				p := getPacket()
-				n := copy(p.buf[:], raw[i%len(raw)])
-				p.buf[2], p.buf[3] = byte(i>>8), byte(i) // keep the numbering moving
-				r.handle(p, n, 0, 0)
+				f.feed(i)
 			}
-			for _, d := range downs {
-				for len(d.queue) > 0 {
-					time.Sleep(100 * time.Microsecond)
-				}
-			}
+			f.drain()
 			b.StopTimer()
-			var written int64
-			for _, w := range writers {
-				written += w.n.Load()
-			}
-			b.ReportMetric(float64(written)/float64(b.N), "writes/op")
-			for _, d := range downs {
-				r.RemoveDownTrack(d)
-				d.Close()
-			}
+			b.ReportMetric(float64(f.written()-before)/float64(b.N), "writes/op")
+			f.close()
 		})
 	}
 }
@@ -300,6 +406,30 @@ func benchName(n int) string {
 	default:
 		return "subscribers=100"
 	}
+}
+
+// TestFanoutAllocations: a published packet reaches its subscribers, its
+// picture id rewritten for each, without allocating. The race detector
+// allocates on its own and makes sync.Pool drop items, so it is skipped
+// there (BenchmarkFanoutPictureIDs reports the same).
+func TestFanoutAllocations(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocations are not measurable under the race detector")
+	}
+	const subs = 3
+	f := newFanoutRig(subs, true)
+	defer f.close()
+	i := 0
+	allocs := testing.AllocsPerRun(2000, func() {
+		want := f.written() + subs
+		f.feed(i)
+		i++
+		for start := time.Now(); f.written() < want && time.Since(start) < 5*time.Second; {
+			runtime.Gosched()
+		}
+	})
+	require.Zero(t, allocs)
+	require.GreaterOrEqual(t, f.written(), int64(2000*subs), "every packet written to every subscriber")
 }
 
 // TestDownTrackHeld: a held down-track forwards nothing and asks for no key

@@ -1,8 +1,8 @@
 // Package forward is the SFU's packet plane: it reads RTP from a published
 // track's layers, hands each packet to the down-tracks that want it, picks
-// and switches simulcast layers at key frames and rewrites sequence numbers
-// and timestamps so each subscriber sees one continuous stream. It knows
-// nothing of rooms, participants or signalling.
+// and switches simulcast layers at key frames and rewrites sequence numbers,
+// timestamps and VP8 picture numbering so each subscriber sees one
+// continuous stream. It knows nothing of rooms, participants or signalling.
 package forward
 
 import (

@@ -10,8 +10,12 @@ type Rewriter struct {
 	seqOffset uint16 // out = in + seqOffset
 	tsOffset  uint32 // out = in + tsOffset
 
-	highestIn uint16 // newest input sequence number of the current source
-	firstIn   uint16 // first input sequence number after the last switch
+	// Input sequence numbers of the current source, unwrapped (see
+	// unwrap): with the 16-bit numbers a source forwarded for more than
+	// 32768 packets would see its new packets compare as older than its
+	// first one, and be dropped for the next 32768.
+	highestIn int64 // newest
+	firstIn   int64 // first after the last switch
 
 	lastOutSeq uint16
 	lastOutTS  uint32
@@ -47,8 +51,14 @@ func (r *Rewriter) Switch(seq uint16, ts uint32, at int64) {
 		}
 		r.tsOffset = r.lastOutTS + ticks - ts
 	}
-	r.highestIn = seq - 1
-	r.firstIn = seq
+	r.firstIn = int64(seq)
+	r.highestIn = r.firstIn - 1
+}
+
+// unwrap extends seq to the current source's 64-bit numbering: the value
+// nearest the newest packet seen.
+func (r *Rewriter) unwrap(seq uint16) int64 {
+	return r.highestIn + int64(int16(seq-uint16(r.highestIn)))
 }
 
 // Started reports whether a source was ever switched to.
@@ -57,12 +67,13 @@ func (r *Rewriter) Started() bool { return r.started }
 // Rewrite maps an input packet of the current source. ok is false for a
 // packet from before the last switch, which must be dropped.
 func (r *Rewriter) Rewrite(seq uint16, ts uint32, at int64) (outSeq uint16, outTS uint32, ok bool) {
-	if int16(seq-r.firstIn) < 0 {
+	in := r.unwrap(seq)
+	if in < r.firstIn {
 		return 0, 0, false
 	}
 	outSeq, outTS = seq+r.seqOffset, ts+r.tsOffset
-	if int16(seq-r.highestIn) > 0 {
-		r.highestIn = seq
+	if in > r.highestIn {
+		r.highestIn = in
 		r.lastOutSeq = outSeq
 		r.lastOutTS = outTS
 		r.lastOutAt = at
@@ -74,10 +85,11 @@ func (r *Rewriter) Rewrite(seq uint16, ts uint32, at int64) (outSeq uint16, outT
 // padding-only packet). Only the newest packet can be skipped that way; an
 // older one is simply dropped (the receiver may NACK it in vain).
 func (r *Rewriter) Skip(seq uint16) {
-	if int16(seq-r.firstIn) < 0 || int16(seq-r.highestIn) <= 0 {
+	in := r.unwrap(seq)
+	if in < r.firstIn || in <= r.highestIn {
 		return
 	}
 	// Every later packet shifts down by one.
 	r.seqOffset--
-	r.highestIn = seq
+	r.highestIn = in
 }
