@@ -1,8 +1,11 @@
 package staffapi
 
 import (
+	"cmp"
 	"fmt"
 	"net/http"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/hcw-home/hcw/backend/internal/account"
@@ -70,6 +73,58 @@ func (a *API) mountSelf(rt *httpapi.Router) {
 		Auth:    httpapi.AuthSession, Permission: authz.PermSelf,
 		Request: changePasswordRequest{}, Status: http.StatusNoContent, Errors: []int{400, 401, 403, 429},
 	}, a.changePassword)
+	rt.HandleFunc(httpapi.Operation{
+		Method: http.MethodGet, Path: "/api/v1/colleagues", ID: "listColleagues", Tags: tags,
+		Summary: "The other active doctors (id and name, by last name; at most 1,000), to transfer a consultation to one of them.",
+		Auth:    httpapi.AuthSession, Permission: authz.PermConsultationsManage,
+		Response: colleagueListBody{}, Errors: []int{401, 403},
+	}, a.colleagues)
+}
+
+// colleagueBody is a doctor as other doctors see them: enough to choose
+// whom to transfer a consultation to.
+type colleagueBody struct {
+	ID        string `json:"id"`
+	FirstName string `json:"first_name"`
+	LastName  string `json:"last_name"`
+}
+
+type colleagueListBody struct {
+	Doctors []colleagueBody `json:"doctors"`
+}
+
+// maxColleagues bounds the list (ten pages of the user store).
+const maxColleagues = 10 * account.MaxListLimit
+
+// colleagues lists the other active doctors, by last then first name.
+func (a *API) colleagues(w http.ResponseWriter, r *http.Request) {
+	p, _ := httpapi.PrincipalFrom(r.Context())
+	out := colleagueListBody{Doctors: []colleagueBody{}}
+	params := account.ListParams{Role: account.RoleDoctor, Status: account.StatusActive, Limit: account.MaxListLimit}
+	for len(out.Doctors) < maxColleagues {
+		page, err := a.p.Accounts.List(r.Context(), params)
+		if err != nil {
+			a.writeErr(w, r, err)
+			return
+		}
+		for _, u := range page.Users {
+			if u.ID != p.UserID {
+				out.Doctors = append(out.Doctors, colleagueBody{ID: u.ID, FirstName: u.FirstName, LastName: u.LastName})
+			}
+		}
+		if page.Next == "" {
+			break
+		}
+		params.Cursor = page.Next
+	}
+	slices.SortFunc(out.Doctors, func(x, y colleagueBody) int {
+		return cmp.Or(cmp.Compare(strings.ToLower(x.LastName), strings.ToLower(y.LastName)),
+			cmp.Compare(strings.ToLower(x.FirstName), strings.ToLower(y.FirstName)), cmp.Compare(x.ID, y.ID))
+	})
+	if len(out.Doctors) > maxColleagues {
+		out.Doctors = out.Doctors[:maxColleagues]
+	}
+	httpapi.WriteJSON(w, http.StatusOK, out)
 }
 
 func (a *API) me(w http.ResponseWriter, r *http.Request) {

@@ -270,6 +270,7 @@ func TestRouteMatrix(t *testing.T) {
 		"listMediaNodes": adminOnly, "getStatistics": adminOnly, "exportStatistics": adminOnly,
 		"listAuditEvents": adminOnly, "getSettings": adminOnly, "updateSettings": adminOnly,
 		"uploadLogo": adminOnly, "deleteLogo": adminOnly,
+		"listColleagues": {"doctor"},
 	}
 	// Operations that end the caller's session get a fresh one each time.
 	endsSession := map[string]bool{"signOut": true, "signOutEverywhere": true}
@@ -502,6 +503,33 @@ func TestAPIKeyIsShownOnceAndRevocable(t *testing.T) {
 	res = e.do(&admin.caller, "POST", "/api/v1/admin/api-keys", map[string]string{"user_id": sched.ID, "name": "again", "role": "scheduler"})
 	assert.Equal(t, 409, res.status, string(res.body))
 	assert.Contains(t, string(res.body), `"code":"account_not_active"`)
+}
+
+// TestColleagues: a doctor sees the other active doctors, by name, and
+// no one else.
+func TestColleagues(t *testing.T) {
+	e := newEnv(t)
+	me := e.signIn(e.user(account.RoleDoctor, "me@example.org"))
+	other := e.user(account.RoleDoctor, "other@example.org")
+	gone := e.user(account.RoleDoctor, "gone@example.org")
+	admin := e.signIn(e.user(account.RoleAdmin, "admin@example.org"))
+	e.user(account.RoleNurse, "nurse@example.org")
+	require.Equal(t, 200, e.do(&admin.caller, "POST", "/api/v1/admin/users/"+gone.ID+"/disable", nil).status)
+
+	res := e.do(&me.caller, "GET", "/api/v1/colleagues", nil)
+	require.Equal(t, 200, res.status, string(res.body))
+	var got struct {
+		Doctors []struct {
+			ID        string `json:"id"`
+			FirstName string `json:"first_name"`
+			LastName  string `json:"last_name"`
+		} `json:"doctors"`
+	}
+	res.json(t, &got)
+	require.Len(t, got.Doctors, 1, string(res.body))
+	assert.Equal(t, other.ID, got.Doctors[0].ID)
+	assert.Equal(t, other.FirstName, got.Doctors[0].FirstName)
+	assert.NotContains(t, string(res.body), "@", "no email addresses")
 }
 
 func TestAuditVerificationThroughAPI(t *testing.T) {
