@@ -75,12 +75,23 @@ func sessionCookie(t testing.TB, h http.Header) *http.Cookie {
 
 var setupLink = regexp.MustCompile(`https://[^/\s]+/setup#([A-Za-z0-9_-]+)`)
 
+// staffPassword is the password staffSignIn sets.
+const staffPassword = "correct horse battery staple 42"
+
 // staffSignIn sets a password with the setup token, signs in and enrols
 // TOTP, returning a full session cookie. It is the whole first sign-in of
 // a doctor or an admin.
 func staffSignIn(t testing.TB, host, email, token string) *http.Cookie {
 	t.Helper()
-	const password = "correct horse battery staple 42"
+	cookie, _, _ := staffEnrol(t, host, email, token)
+	return cookie
+}
+
+// staffEnrol is staffSignIn, also returning the TOTP secret and the time
+// step of the code it used (a code is good once).
+func staffEnrol(t testing.TB, host, email, token string) (*http.Cookie, string, int64) {
+	t.Helper()
+	const password = staffPassword
 	if status, body, _ := apiCall(t, nil, host, "POST", "/api/v1/auth/password",
 		map[string]string{"token": token, "purpose": "setup", "password": password}); status != 204 {
 		t.Fatalf("set password: %d %s", status, body)
@@ -100,7 +111,8 @@ func staffSignIn(t testing.TB, host, email, token string) *http.Cookie {
 	if err := json.Unmarshal(body, &enr); err != nil {
 		t.Fatal(err)
 	}
-	code, err := totp.GenerateCode(enr.Secret, time.Now())
+	now := time.Now()
+	code, err := totp.GenerateCode(enr.Secret, now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,13 +120,50 @@ func staffSignIn(t testing.TB, host, email, token string) *http.Cookie {
 	if status != 200 || !strings.Contains(string(body), `"level":"full"`) {
 		t.Fatalf("confirm TOTP: %d %s", status, body)
 	}
-	return sessionCookie(t, h)
+	return sessionCookie(t, h), enr.Secret, now.Unix() / 30
+}
+
+// staffTOTP makes the codes of one staff account, each for a time step
+// later than the last one used (the backend takes a code once, and the
+// steps next to now).
+type staffTOTP struct {
+	mu       sync.Mutex
+	secret   string
+	lastStep int64
+}
+
+func (s *staffTOTP) next(t testing.TB) string {
+	t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for {
+		now := time.Now().Unix() / 30
+		// The backend accepts now-1..now+1; now+1 only if the code is
+		// typed within the step (it is: the next call is immediate).
+		for _, step := range []int64{now, now + 1} {
+			if step > s.lastStep {
+				code, err := totp.GenerateCode(s.secret, time.Unix(step*30, 0))
+				if err != nil {
+					t.Fatal(err)
+				}
+				s.lastStep = step
+				return code
+			}
+		}
+		time.Sleep(time.Second)
+	}
 }
 
 var (
 	adminOnce   sync.Once
 	adminCookie *http.Cookie
+	// adminTOTP makes the admin's codes, for a sign-in in the admin app.
+	adminTOTP *staffTOTP
 )
+
+// adminEmail is the first admin's address (created by adminSession), and
+// staffPassword its password.
+const adminEmail = "admin@clinic.example"
 
 // adminSession creates the first admin with the CLI, as the README says,
 // and signs in through the admin app with password and TOTP.
@@ -122,7 +171,7 @@ func adminSession(t testing.TB) *http.Cookie {
 	t.Helper()
 	adminOnce.Do(func() {
 		code, out, err := stack.container(t, "backend").Exec(context.Background(),
-			[]string{"/backend", "admin", "create", "--email", "admin@clinic.example"}, tcexec.Multiplexed())
+			[]string{"/backend", "admin", "create", "--email", adminEmail}, tcexec.Multiplexed())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -134,7 +183,8 @@ func adminSession(t testing.TB) *http.Cookie {
 		if !strings.Contains(m[0], "https://admin.localhost/setup#") {
 			t.Fatalf("setup link is not on the admin host: %s", m[0])
 		}
-		adminCookie = staffSignIn(t, "admin.localhost", "admin@clinic.example", m[1])
+		cookie, secret, step := staffEnrol(t, "admin.localhost", adminEmail, m[1])
+		adminCookie, adminTOTP = cookie, &staffTOTP{secret: secret, lastStep: step}
 	})
 	if adminCookie == nil {
 		t.Fatal("no admin session (an earlier test failed to make one)")

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/network"
 	cdppage "github.com/chromedp/cdproto/page"
 	"github.com/chromedp/cdproto/runtime"
@@ -195,9 +196,11 @@ func (p *person) tab(setup ...chromedp.Action[chromedp.Void]) *page {
 		const Native = window.RTCPeerConnection;
 		if (!Native) return;
 		const log = (window.__hcwIce = []);
+		const pcs = (window.__hcwPcs = []);
 		window.RTCPeerConnection = class extends Native {
 			constructor(config) {
 				super(config);
+				pcs.push(this);
 				log.push("pc " + JSON.stringify({ policy: config && config.iceTransportPolicy, servers: ((config && config.iceServers) || []).map((s) => s.urls) }));
 				this.addEventListener("icecandidateerror", (e) => log.push("candidate error " + e.url + " " + e.errorCode + " " + e.errorText));
 				this.addEventListener("icecandidate", (e) => e.candidate && log.push("candidate " + e.candidate.candidate));
@@ -207,6 +210,14 @@ func (p *person) tab(setup ...chromedp.Action[chromedp.Void]) *page {
 	})();`
 	if _, err := chromedp.Call(ctx, cdppage.AddScriptToEvaluateOnNewDocument, cdppage.AddScriptToEvaluateOnNewDocumentParams{Source: watch}); err != nil {
 		t.Fatalf("%s: add script: %v", p.name, err)
+	}
+	// HCW_E2E_COLOR_SCHEME=dark runs the apps in their dark theme (the
+	// accessibility checks then check its contrast).
+	if scheme := os.Getenv("HCW_E2E_COLOR_SCHEME"); scheme != "" {
+		if _, err := chromedp.Call(ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
+			Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: scheme}}}); err != nil {
+			t.Fatalf("%s: color scheme %s: %v", p.name, scheme, err)
+		}
 	}
 	// Failed requests (not the offline test's), with their URL.
 	sent := chromedp.Events(ctx, network.RequestWillBeSent)
@@ -375,6 +386,25 @@ func (pg *page) fill(sel, text string) {
 	)
 }
 
+// choose sets a <select>'s value the way a choice in its list does: the
+// value, then input and change events (which the Preact apps listen to),
+// and checks that the option exists.
+func (pg *page) choose(sel, value string) {
+	pg.t.Helper()
+	pg.do(15*time.Second, fmt.Sprintf("choose %q in %s", value, sel),
+		chromedp.WaitVisible(chromedp.CSS(sel)),
+		chromedp.Evaluate[chromedp.Void](fmt.Sprintf(`(() => {
+			const s = document.querySelector(%s);
+			if (![...s.options].some((o) => o.value === %s)) throw new Error("no option " + %s + " in " + [...s.options].map((o) => o.value));
+			s.value = %s;
+			s.dispatchEvent(new Event("input", { bubbles: true }));
+			s.dispatchEvent(new Event("change", { bubbles: true }));
+		})()`, jsString(sel), jsString(value), jsString(value), jsString(value))))
+	if got := js[string](pg, `document.querySelector(`+jsString(sel)+`).value`); got != value {
+		pg.fail(fmt.Sprintf("%s holds %q after choosing %q", sel, got, value))
+	}
+}
+
 // text is the visible text of an element.
 func (pg *page) text(sel string) string {
 	pg.t.Helper()
@@ -432,6 +462,24 @@ func (pg *page) shot(name string) {
 		pg.t.Logf("%s: screenshot %s: %v", pg.who, name, err)
 		return
 	}
+	pg.writeShot(name, buf)
+}
+
+// shotOf writes a screenshot of one element (a section of a long page) to
+// e2e/artifacts/<name>.png.
+func (pg *page) shotOf(sel, name string) {
+	pg.t.Helper()
+	ctx, cancel := context.WithTimeout(pg.ctx, 20*time.Second)
+	defer cancel()
+	buf, err := chromedp.Run(ctx, chromedp.Screenshot(chromedp.CSS(sel)))
+	if err != nil {
+		pg.t.Logf("%s: screenshot %s of %s: %v", pg.who, name, sel, err)
+		return
+	}
+	pg.writeShot(name, buf)
+}
+
+func (pg *page) writeShot(name string, buf []byte) {
 	if err := os.MkdirAll("artifacts", 0o755); err != nil {
 		pg.t.Logf("artifacts: %v", err)
 		return
@@ -614,5 +662,99 @@ func mediaFlowing(s1, s2 *pageCallStats, remotes int) error {
 	if s2.Video.Width == 0 || s2.Video.Frames <= s1.Video.Frames && s2.Video.Time <= s1.Video.Time {
 		return fmt.Errorf("#remote-video does not advance: %+v -> %+v", s1.Video, s2.Video)
 	}
+	return nil
+}
+
+// ---------------------------------------------------------------- screen shares
+
+// screenSample is what a page shows of a remote screen share: the
+// #remote-screen element, and the inbound RTP stream of the track it plays
+// (found by its trackIdentifier in the page's peer connections).
+type screenSample struct {
+	Present     bool    `json:"present"`
+	Layout      string  `json:"layout"`
+	Track       string  `json:"track"`
+	Width       int64   `json:"width"`
+	Height      int64   `json:"height"`
+	Frames      int64   `json:"frames"`
+	Time        float64 `json:"time"`
+	Decoded     int64   `json:"decoded"` // -1: no inbound stream for the track
+	FrameWidth  int64   `json:"frameWidth"`
+	FrameHeight int64   `json:"frameHeight"`
+}
+
+const screenSampleJS = `(async () => {
+	const layout = document.querySelector("section.hcw-call")?.dataset.layout ?? "";
+	const v = document.getElementById("remote-screen");
+	if (!v) return { present: false, layout, decoded: -1 };
+	const track = v.srcObject && v.srcObject.getVideoTracks ? v.srcObject.getVideoTracks()[0] : undefined;
+	const out = { present: true, layout, track: track ? track.id : "", width: v.videoWidth, height: v.videoHeight,
+		frames: v.getVideoPlaybackQuality ? v.getVideoPlaybackQuality().totalVideoFrames : 0, time: v.currentTime,
+		decoded: -1, frameWidth: 0, frameHeight: 0 };
+	if (!track) return out;
+	for (const pc of window.__hcwPcs || []) {
+		if (pc.connectionState === "closed") continue;
+		(await pc.getStats()).forEach((s) => {
+			if (s.type === "inbound-rtp" && s.trackIdentifier === track.id) {
+				out.decoded = s.framesDecoded || 0;
+				out.frameWidth = s.frameWidth || 0;
+				out.frameHeight = s.frameHeight || 0;
+			}
+		});
+	}
+	return out;
+})()`
+
+func (pg *page) screenSample() (*screenSample, error) {
+	raw, err := evalOn[[]byte](pg, screenSampleJS, 15*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	var s screenSample
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return nil, fmt.Errorf("%w: %s", err, raw)
+	}
+	return &s, nil
+}
+
+// waitScreen waits until the page shows a remote screen share on the main
+// stage (layout "screen") whose frames, between two samples a second
+// apart, are decoded (the track's inbound RTP stream) and advance in the
+// #remote-screen element.
+func (pg *page) waitScreen(timeout time.Duration) *screenSample {
+	pg.t.Helper()
+	deadline := time.Now().Add(timeout)
+	var last error
+	for time.Now().Before(deadline) {
+		s1, err := pg.screenSample()
+		if err != nil || !s1.Present {
+			last = fmt.Errorf("no #remote-screen (%v, %+v)", err, s1)
+			time.Sleep(500 * time.Millisecond)
+			continue
+		}
+		time.Sleep(1200 * time.Millisecond)
+		s2, err := pg.screenSample()
+		if err != nil || !s2.Present {
+			last = fmt.Errorf("#remote-screen went away (%v)", err)
+			continue
+		}
+		switch {
+		case s2.Layout != "screen":
+			last = fmt.Errorf("the call's layout is %q, want screen", s2.Layout)
+		case s2.Track == "" || s2.Track != s1.Track:
+			last = fmt.Errorf("#remote-screen plays track %q, then %q", s1.Track, s2.Track)
+		case s2.Decoded < 0:
+			last = fmt.Errorf("no inbound RTP stream for the screen track %s", s2.Track)
+		case s2.Decoded <= s1.Decoded:
+			last = fmt.Errorf("screen frames decoded %d -> %d", s1.Decoded, s2.Decoded)
+		case s2.Width == 0 || s2.Frames <= s1.Frames && s2.Time <= s1.Time:
+			last = fmt.Errorf("#remote-screen does not advance: %+v -> %+v", s1, s2)
+		default:
+			pg.t.Logf("%s receives the screen share: %d frames decoded (+%d in %s), %dx%d, #remote-screen %dx%d",
+				pg.who, s2.Decoded, s2.Decoded-s1.Decoded, 1200*time.Millisecond, s2.FrameWidth, s2.FrameHeight, s2.Width, s2.Height)
+			return s2
+		}
+	}
+	pg.fail(fmt.Sprintf("screen share not shown within %s: %v", timeout, last))
 	return nil
 }

@@ -17,21 +17,24 @@ import (
 )
 
 // The journeys below drive the real apps in Chromium through the edge.
-// The admin app is still a shell (it shows the backend version only), so
-// the admin's part (the queue, the doctor's account, the statistics) goes
-// through the admin API, as the admin app will.
+// TestJourney's admin works in the admin app (sign-in with TOTP, the
+// doctor's account, the queue's members, the statistics); the other
+// journeys' admin sets up through the admin API, as the admin app does.
 
-// rig is one test's appliance users: the admin (API), a doctor signed in
-// in their own browser context, and the queue they serve.
+// rig is one test's appliance users: the admin (API, and in TestJourney
+// the admin app in a browser context of their own), a doctor signed in in
+// their own browser context, and the queue they serve.
 type rig struct {
-	t       *testing.T
-	b       *browser
-	mb      *mailbox
-	admin   *http.Cookie
-	queueID string
-	doctor  *page
-	shots   string // screenshot name prefix
-	n       int
+	t         *testing.T
+	b         *browser
+	mb        *mailbox
+	admin     *http.Cookie
+	adminTab  *page // the admin app, when the admin works in the browser
+	queueID   string
+	queueName string
+	doctor    *page
+	shots     string // screenshot name prefix
+	n         int
 }
 
 // shot writes a numbered screenshot of a tab into e2e/artifacts/.
@@ -40,33 +43,68 @@ func (r *rig) shot(pg *page, what string) {
 	pg.shot(fmt.Sprintf("%s-%02d-%s", r.shots, r.n, what))
 }
 
+// screen is a main screen of an app: checked with axe-core (serious and
+// critical violations fail the test), then a screenshot.
+func (r *rig) screen(pg *page, what string) {
+	r.t.Helper()
+	pg.axe(what)
+	r.shot(pg, what)
+}
+
 // newRig: the admin creates a queue that asks for feedback and a doctor in
 // it (API); the doctor opens the setup link from the mail, sets a password,
 // signs in and enrols TOTP in the doctor app, and lands on the dashboard.
 func newRig(t *testing.T, shots string, flags ...chromedp.ExecAllocatorOption) *rig {
 	t.Helper()
+	return buildRig(t, shots, false, flags...)
+}
+
+// newAdminRig is newRig with the admin in the admin app: signed in with
+// password and TOTP in Chromium, they create the doctor and put them in
+// the queue there.
+func newAdminRig(t *testing.T, shots string, flags ...chromedp.ExecAllocatorOption) *rig {
+	t.Helper()
+	return buildRig(t, shots, true, flags...)
+}
+
+func buildRig(t *testing.T, shots string, adminInBrowser bool, flags ...chromedp.ExecAllocatorOption) *rig {
+	t.Helper()
 	r := &rig{t: t, b: newBrowser(t, flags...), mb: newMailbox(t), admin: adminSession(t), shots: shots}
 	n := time.Now().UnixNano()
+	// The queue asks for feedback (the admin app's form sets a name only).
 	var queue struct{ ID string }
+	r.queueName = fmt.Sprintf("Journey %d", n)
 	status, body, _ := apiCall(t, r.admin, "admin.localhost", "POST", "/api/v1/admin/queues",
-		map[string]any{"name": fmt.Sprintf("Journey %d", n), "ask_feedback": true})
+		map[string]any{"name": r.queueName, "ask_feedback": true})
 	mustJSON(t, status, body, 201, &queue)
 	r.queueID = queue.ID
 	email := fmt.Sprintf("dr.journey%d@clinic.example", n)
 	seen := r.mb.ids(t)
-	var created struct {
-		User struct{ ID string } `json:"user"`
-	}
-	status, body, _ = apiCall(t, r.admin, "admin.localhost", "POST", "/api/v1/admin/users", map[string]any{
-		"email": email, "first_name": "Julia", "last_name": "Journey", "role": "doctor"})
-	mustJSON(t, status, body, 201, &created)
-	status, body, _ = apiCall(t, r.admin, "admin.localhost", "PUT", "/api/v1/admin/queues/"+queue.ID+"/members",
-		map[string]any{"user_ids": []string{created.User.ID}})
-	if status != 200 && status != 204 {
-		t.Fatalf("set members: %d %s", status, body)
+	if adminInBrowser {
+		r.adminSignIn()
+		r.adminCreatesDoctor(email, "Julia", "Journey")
+	} else {
+		var created struct {
+			User struct{ ID string } `json:"user"`
+		}
+		status, body, _ = apiCall(t, r.admin, "admin.localhost", "POST", "/api/v1/admin/users", map[string]any{
+			"email": email, "first_name": "Julia", "last_name": "Journey", "role": "doctor"})
+		mustJSON(t, status, body, 201, &created)
+		status, body, _ = apiCall(t, r.admin, "admin.localhost", "PUT", "/api/v1/admin/queues/"+queue.ID+"/members",
+			map[string]any{"user_ids": []string{created.User.ID}})
+		if status != 200 && status != 204 {
+			t.Fatalf("set members: %d %s", status, body)
+		}
 	}
 	mail := r.mb.waitNew(t, seen, email, 30*time.Second)
 	token := checkLinkMail(t, mail, email, "Your HCW@Home account", "setup")
+	if r.adminTab != nil {
+		// The admin app showed the admin the same link, once.
+		shown := js[string](r.adminTab, `document.getElementById("user-setup-link")?.textContent ?? ""`)
+		if shown != "" && shown != "https://doctor.localhost/setup#"+token {
+			t.Errorf("the admin app showed the setup link %q, the mail holds another one", shown)
+		}
+	}
 
 	d := r.b.person("doctor").tab()
 	r.doctor = d
@@ -76,16 +114,16 @@ func newRig(t *testing.T, shots string, flags ...chromedp.ExecAllocatorOption) *
 	const password = "journey doctor passphrase 2024"
 	d.fill("#setup-password", password)
 	d.fill("#setup-confirm", password)
-	r.shot(d, "doctor-setup")
+	r.screen(d, "doctor-setup")
 	d.click("#setup-submit")
 	d.waitVisible("#signin-email", 20*time.Second)
 	d.fill("#signin-email", email)
 	d.fill("#signin-password", password)
-	r.shot(d, "doctor-signin")
+	r.screen(d, "doctor-signin")
 	d.click("#signin-submit")
 	// First sign-in: TOTP enrolment with the secret the page shows.
 	d.waitVisible("#totp-secret", 20*time.Second)
-	r.shot(d, "doctor-totp-enrol")
+	r.screen(d, "doctor-totp-enrol")
 	secret := strings.TrimSpace(d.text("#totp-secret"))
 	code, err := totp.GenerateCode(secret, time.Now())
 	if err != nil {
@@ -94,12 +132,116 @@ func newRig(t *testing.T, shots string, flags ...chromedp.ExecAllocatorOption) *
 	d.fill("#totp-code", code)
 	d.click("#totp-submit")
 	d.waitVisible("#recovery-done", 20*time.Second)
-	r.shot(d, "doctor-recovery-codes")
+	r.screen(d, "doctor-recovery-codes")
 	d.click("#recovery-done")
 	d.waitVisible("#waiting-list", 20*time.Second)
 	d.waitVisible("#invite-create", 20*time.Second)
 	d.checkCSP()
 	return r
+}
+
+// adminSignIn: the admin (made by adminSession) signs in to the admin app
+// in a browser context of their own, with password and a TOTP code, and
+// sees the console.
+func (r *rig) adminSignIn() {
+	t := r.t
+	t.Helper()
+	a := r.b.person("admin").tab()
+	r.adminTab = a
+	a.navigate("https://admin.localhost/")
+	a.waitVisible("#signin-email", 30*time.Second)
+	a.checkCSP()
+	a.fill("#signin-email", adminEmail)
+	a.fill("#signin-password", staffPassword)
+	r.screen(a, "admin-signin")
+	a.click("#signin-submit")
+	a.waitVisible("#totp-code", 20*time.Second)
+	r.screen(a, "admin-second-factor")
+	a.fill("#totp-code", adminTOTP.next(t))
+	a.click("#totp-submit")
+	a.waitVisible("#admin-users", 20*time.Second)
+	a.waitVisible("#sign-out", 20*time.Second)
+	// The console has loaded its lists: the rig's queue is in it.
+	a.waitVisible(fmt.Sprintf(`#admin-queues [data-queue-id=%q]`, r.queueID), 20*time.Second)
+	a.checkCSP()
+	r.screen(a, "admin-console")
+}
+
+// adminCreatesDoctor: in the admin app, the admin creates the doctor's
+// account (the backend mails them the setup link) and makes them a
+// member of the rig's queue.
+func (r *rig) adminCreatesDoctor(email, first, last string) {
+	t := r.t
+	t.Helper()
+	a := r.adminTab
+	a.fill("#user-email", email)
+	a.fill("#user-first", first)
+	a.fill("#user-last", last)
+	a.choose("#user-role", "doctor")
+	a.click("#user-create")
+	a.waitText("#user-result", email, 20*time.Second)
+	// The new account is in the list.
+	a.waitJS("the doctor is in the users list",
+		`[...document.querySelectorAll("#admin-users [data-user-id]")].some((tr) => tr.textContent.includes(`+jsString(email)+`))`, 20*time.Second)
+	userID := js[string](a, `[...document.querySelectorAll("#admin-users [data-user-id]")].find((tr) => tr.textContent.includes(`+jsString(email)+`)).dataset.userId`)
+	r.screen(a, "admin-doctor-created")
+
+	// The queue's members: the doctor, ticked in the queue's member list.
+	q := fmt.Sprintf(`#admin-queues [data-queue-id=%q]`, r.queueID)
+	a.click(q + ` button[aria-expanded]`)
+	a.waitVisible(q+` fieldset`, 10*time.Second)
+	name := jsString(first + " " + last + " (")
+	if n := js[int](a, `[...document.querySelectorAll(`+jsString(q+` label`)+`)].filter((l) => l.textContent.includes(`+name+`)).length`); n != 1 {
+		a.fail(fmt.Sprintf("%d checkboxes for %s %s in the queue's members, want 1", n, first, last))
+	}
+	a.do(10*time.Second, "tick the doctor", chromedp.Evaluate[chromedp.Void](
+		`[...document.querySelectorAll(`+jsString(q+` label`)+`)].find((l) => l.textContent.includes(`+name+`)).querySelector("input[type=checkbox]").click()`))
+	r.screen(a, "admin-queue-members")
+	a.click(q + ` form button[type=submit]`)
+	a.waitVisible(q+` .hcw-notice-ok`, 20*time.Second)
+	// What the admin app saved is what the API holds.
+	status, body, _ := apiCall(t, r.admin, "admin.localhost", "GET", "/api/v1/admin/queues", nil)
+	var queues struct {
+		Queues []struct {
+			ID        string   `json:"id"`
+			MemberIDs []string `json:"member_ids"`
+		} `json:"queues"`
+	}
+	mustJSON(t, status, body, 200, &queues)
+	for _, qu := range queues.Queues {
+		if qu.ID == r.queueID {
+			if len(qu.MemberIDs) != 1 || qu.MemberIDs[0] != userID {
+				t.Fatalf("the queue's members after the admin app saved them: %v, want [%s]", qu.MemberIDs, userID)
+			}
+			return
+		}
+	}
+	t.Fatalf("queue %s not in the admin's list: %s", r.queueID, body)
+}
+
+// adminStatistics: in the admin app, the admin shows the statistics of the
+// rig's queue: one consultation closed, completed, with a call (and the
+// patient's good feedback, if sent).
+func (r *rig) adminStatistics(feedbackGood bool) {
+	r.t.Helper()
+	a := r.adminTab
+	a.choose("#stats-queue", r.queueID)
+	a.click("#stats-apply")
+	// Columns: day, queue, closed, completed, cancelled, average wait, p90
+	// wait, average consultation, calls, feedback good, ok, bad.
+	good := "true"
+	if feedbackGood {
+		good = `c[9] === "1"`
+	}
+	a.waitJS("the statistics count the consultation", `(() => {
+		const rows = [...document.querySelectorAll("#stats-table tbody tr")].filter((tr) => tr.textContent.includes(`+jsString(r.queueName)+`));
+		if (rows.length !== 1) return false;
+		const c = [...rows[0].children].map((e) => e.textContent.trim());
+		return c[2] === "1" && c[3] === "1" && c[4] === "0" && Number(c[8]) >= 1 && `+good+`;
+	})()`, 20*time.Second)
+	r.screen(a, "admin-statistics")
+	r.n++
+	a.shotOf("#admin-statistics", fmt.Sprintf("%s-%02d-admin-statistics-section", r.shots, r.n))
 }
 
 // patientVisit is one patient's consultation as the test follows it.
@@ -126,7 +268,7 @@ func (r *rig) invitePatient(first, last string, lang string, setup ...chromedp.A
 	d.fill("#invite-email", v.email)
 	d.click("#invite-create")
 	d.waitVisible("#invite-link", 20*time.Second)
-	r.shot(d, "doctor-invite-created")
+	r.screen(d, "doctor-invite-created")
 	msg := r.mb.waitNew(t, seen, v.email, 30*time.Second)
 	m := inviteLink.FindStringSubmatch(msg.Text)
 	if m == nil {
@@ -145,21 +287,20 @@ func (r *rig) invitePatient(first, last string, lang string, setup ...chromedp.A
 		t.Errorf("the invite token is still in the address bar: %s", u)
 	}
 	if lang != "" {
-		p.do(10*time.Second, "choose "+lang, chromedp.Evaluate[chromedp.Void](fmt.Sprintf(
-			`(() => { const s = document.getElementById("hcw-language-select"); s.value = %q; s.dispatchEvent(new Event("change", { bubbles: true })); })()`, lang)))
+		p.choose("#hcw-language-select", lang)
 		p.waitJS("the page is in "+lang, fmt.Sprintf(`document.documentElement.lang === %q`, lang), 15*time.Second)
 	}
-	r.shot(p, "patient-terms")
+	r.screen(p, "patient-terms")
 	p.click("#terms-accept")
 	p.click("#terms-submit")
 	p.waitVisible("#queue-position", 30*time.Second)
-	r.shot(p, "patient-waiting-room")
+	r.screen(p, "patient-waiting-room")
 	// The pre-call check in the waiting room: camera preview, microphone.
 	p.click("#precall-open")
 	p.waitVisible("#precall-preview", 20*time.Second)
 	p.waitJS("the pre-call preview plays", `document.getElementById("precall-preview").videoWidth > 0`, 30*time.Second)
 	p.waitJS("the pre-call verdict", `document.getElementById("precall-verdict")?.dataset.verdict === "ready"`, 30*time.Second)
-	r.shot(p, "patient-precall")
+	r.screen(p, "patient-precall")
 	p.click("#precall-continue")
 	p.waitVisible("#precall-open", 20*time.Second)
 
@@ -168,7 +309,7 @@ func (r *rig) invitePatient(first, last string, lang string, setup ...chromedp.A
 		`[...document.querySelectorAll("#waiting-list [data-consultation-id]")].some((li) => li.textContent.includes(`+jsString(first)+`) && li.querySelector(".hcw-online"))`,
 		30*time.Second)
 	v.cid = js[string](d, `[...document.querySelectorAll("#waiting-list [data-consultation-id]")].find((li) => li.textContent.includes(`+jsString(first)+`)).dataset.consultationId`)
-	r.shot(d, "doctor-waiting-list")
+	r.screen(d, "doctor-waiting-list")
 	return v
 }
 
@@ -183,7 +324,7 @@ func (r *rig) accept(v *patientVisit) {
 	r.doctor.click("#accept-" + v.cid)
 	r.doctor.waitVisible("#start-video-call", 20*time.Second)
 	v.tab.waitVisible("#doctor-joined", 20*time.Second)
-	r.shot(v.tab, "patient-doctor-joined")
+	r.screen(v.tab, "patient-doctor-joined")
 }
 
 // chat: a message each way, each seen by the other side.
@@ -207,7 +348,7 @@ func (r *rig) videoCall(v *patientVisit) {
 	d.click("#start-video-call")
 	d.waitVisible("#local-video", 30*time.Second)
 	p.waitVisible("#call-accept", 30*time.Second)
-	r.shot(p, "patient-incoming-call")
+	r.screen(p, "patient-incoming-call")
 	p.click("#call-accept")
 	p.waitJS("the call's pre-call verdict", `document.getElementById("precall-verdict")?.dataset.verdict === "ready"`, 30*time.Second)
 	p.click("#precall-continue")
@@ -234,13 +375,57 @@ func (r *rig) joinGuest(link string) *page {
 	return g
 }
 
+// addParticipant: in the consultation view, the doctor opens "Add
+// participant", fills the form (role, name, e-mail, language, delivery by
+// link) and sends it; the view shows the link to pass on, once, and the
+// participants list shows the new participant, invited. The form is
+// checked with axe-core while it is open, link shown.
+func (r *rig) addParticipant(role, first, last, email, lang string) string {
+	r.t.Helper()
+	d := r.doctor
+	if js[string](d, `document.getElementById("add-participant").getAttribute("aria-expanded")`) != "false" {
+		d.fail("#add-participant is not a collapsed toggle (aria-expanded)")
+	}
+	d.click("#add-participant")
+	d.waitVisible("#add-participant-form", 10*time.Second)
+	if js[string](d, `document.getElementById("add-participant").getAttribute("aria-expanded")`) != "true" {
+		d.fail("#add-participant does not say the form is open (aria-expanded)")
+	}
+	d.choose("#participant-role", role)
+	d.fill("#participant-first-name", first)
+	d.fill("#participant-last-name", last)
+	d.fill("#participant-email", email)
+	d.choose("#participant-language", lang)
+	d.choose("#participant-delivery", "link")
+	d.click("#participant-send")
+	d.waitJS("the participant's link", `document.getElementById("participant-link")?.textContent.trim() || document.getElementById("participant-error")`, 20*time.Second)
+	if js[bool](d, `!!document.getElementById("participant-error")`) {
+		d.fail("adding the participant failed: " + d.text("#participant-error"))
+	}
+	link := strings.TrimSpace(d.text("#participant-link"))
+	if !inviteLink.MatchString(link) {
+		d.fail(fmt.Sprintf("the participant's link %q is not an invite link", link))
+	}
+	// The form is emptied for the next one.
+	if v := js[string](d, `document.getElementById("participant-first-name").value + document.getElementById("participant-email").value`); v != "" {
+		r.t.Errorf("the add-participant form still holds %q after sending", v)
+	}
+	who := jsString(first + " " + last)
+	d.waitJS("the participant is in the doctor's participants list", fmt.Sprintf(
+		`[...document.querySelectorAll("#participants-list li[data-role=%s]")].some((li) => li.textContent.includes(%s))`, role, who), 20*time.Second)
+	r.screen(d, "doctor-add-"+role)
+	r.n++
+	d.shotOf("section[aria-labelledby=participants-title]", fmt.Sprintf("%s-%02d-doctor-participants-%s", r.shots, r.n, role))
+	return link
+}
+
 // close: the doctor closes the consultation; the patient's page ends.
 func (r *rig) close(v *patientVisit) {
 	r.t.Helper()
 	r.doctor.click("#close-consultation")
 	r.doctor.click("#confirm-close")
 	r.doctor.waitVisible("#consultation-closed", 20*time.Second)
-	r.shot(r.doctor, "doctor-closed")
+	r.screen(r.doctor, "doctor-closed")
 }
 
 // feedbackEndpoint says whether the backend serves the participant
@@ -250,49 +435,46 @@ func feedbackEndpoint(t *testing.T) bool {
 	return status == 200 && strings.Contains(string(body), `"giveFeedback"`)
 }
 
-// TestJourney is the whole journey with three browsers' worth of people:
-// the admin creates a doctor (API: the admin app is a shell); the doctor
+// TestJourney is the whole journey with four browsers' worth of people:
+// the admin signs in to the admin app with TOTP, creates a doctor and
+// puts them in a queue; the doctor
 // signs in with TOTP and invites by e-mail; the patient opens the link
 // from the mail catcher, passes the pre-call check and waits; the doctor
 // sees them appear live and accepts; they chat both ways; the doctor
 // starts a video call and in both pages the remote video decodes frames
-// and audio arrives; a guest joins the same call (three-way); the doctor
+// and audio arrives; the doctor adds a guest in the consultation view and
+// the guest joins the same call with the link it shows (three-way); the doctor
 // closes; the patient sees the feedback form and sends it; the admin's
-// statistics count the consultation.
+// statistics count the consultation, in the admin app too. Every main
+// screen on the way is checked with axe-core.
 func TestJourney(t *testing.T) {
-	r := newRig(t, "journey")
+	r := newAdminRig(t, "journey")
 	d := r.doctor
-	r.shot(d, "doctor-dashboard")
+	r.screen(d, "doctor-dashboard")
 	v := r.invitePatient("Jane", "Journey", "")
 	p := v.tab
 	r.accept(v)
 	r.chat(v, "Hello Jane, I am Dr Journey.", "Hello doctor, my knee hurts.")
-	r.shot(p, "patient-chat")
-	r.shot(d, "doctor-consultation")
+	r.screen(p, "patient-chat")
+	r.screen(d, "doctor-consultation")
 
 	r.videoCall(v)
 	d.waitMedia(1, 60*time.Second)
 	p.waitMedia(1, 60*time.Second)
-	r.shot(p, "patient-call")
-	r.shot(d, "doctor-call")
+	r.screen(p, "patient-call")
+	r.screen(d, "doctor-call")
 
-	// The doctor app has no guest form yet: the guest is added through the
-	// API with the doctor's own session (the doctor's browser's cookie).
-	var issued struct {
-		Link string `json:"link"`
-	}
-	status, body, _ := apiCall(t, d.cookie("doctor.localhost"), "doctor.localhost", "POST", "/api/v1/consultations/"+v.cid+"/invites",
-		map[string]any{"role": "guest", "first_name": "Gustav", "last_name": "Guest", "email": fmt.Sprintf("guest%d@example.net", time.Now().UnixNano()), "language": "en", "delivery": "link"})
-	mustJSON(t, status, body, 201, &issued)
-	if !inviteLink.MatchString(issued.Link) {
-		t.Fatalf("guest link %q", issued.Link)
-	}
-	g := r.joinGuest(issued.Link)
+	// The doctor adds a guest in the consultation view (a link to pass on)
+	// and sees them in its participants list; the guest joins the call.
+	link := r.addParticipant("guest", "Gustav", "Guest", fmt.Sprintf("guest%d@example.net", time.Now().UnixNano()), "en")
+	g := r.joinGuest(link)
 	g.waitMedia(2, 90*time.Second)
 	d.waitMedia(2, 90*time.Second)
 	p.waitMedia(2, 90*time.Second)
-	r.shot(g, "guest-call")
-	r.shot(d, "doctor-three-way-call")
+	d.waitJS("the guest is online in the doctor's participants list",
+		`document.querySelector("#participants-list li[data-role=guest] .hcw-online")`, 30*time.Second)
+	r.screen(g, "guest-call")
+	r.screen(d, "doctor-three-way-call")
 
 	// The admin's statistics before the close, to compare.
 	before := consultationStats(t, r.queueID)
@@ -303,13 +485,15 @@ func TestJourney(t *testing.T) {
 	if js[bool](g, `!!document.querySelector("form.hcw-feedback")`) {
 		t.Error("the guest was asked for feedback (only the patient is)")
 	}
-	r.shot(p, "patient-feedback-form")
-	if feedbackEndpoint(t) {
+	r.screen(p, "patient-feedback-form")
+	r.screen(g, "guest-ended")
+	feedbackSent := feedbackEndpoint(t)
+	if feedbackSent {
 		p.click("#feedback-good")
 		p.fill("#feedback-comment", "Quick and clear, thank you.")
 		p.click("#feedback-submit")
 		p.waitVisible("#feedback-thanks", 20*time.Second)
-		r.shot(p, "patient-feedback-sent")
+		r.screen(p, "patient-feedback-sent")
 	} else {
 		t.Log("the backend has no participant feedback endpoint yet: the form shows, not sent")
 	}
@@ -334,6 +518,9 @@ func TestJourney(t *testing.T) {
 		}
 		return nil
 	})
+	// And the admin sees it in the admin app's statistics.
+	r.adminStatistics(feedbackSent)
+	r.adminTab.checkCSP()
 }
 
 func num(v any) float64 {
@@ -375,6 +562,57 @@ func consultationStats(t *testing.T, queueID string) []map[string]any {
 func forceRelay(pg *page) {
 	pg.t.Helper()
 	pg.do(10*time.Second, "force relay", chromedp.Evaluate[chromedp.Void](`localStorage.setItem("hcw.iceTransportPolicy", "relay")`))
+}
+
+// TestJourneyScreenShare: in a video call the doctor shares their screen
+// (Chromium's fake capture: with --use-fake-ui-for-media-stream and
+// --use-fake-device-for-media-stream, getDisplayMedia picks a fake
+// "monitor" test pattern without a picker). The patient's page puts it on
+// the main stage (layout "screen") and decodes its frames; the doctor
+// stops and the patient's call goes back to the camera alone.
+func TestJourneyScreenShare(t *testing.T) {
+	r := newRig(t, "screen")
+	d := r.doctor
+	v := r.invitePatient("Sam", "Screen", "")
+	p := v.tab
+	r.accept(v)
+	r.videoCall(v)
+	d.waitMedia(1, 60*time.Second)
+	p.waitMedia(1, 60*time.Second)
+	if js[bool](p, `!!document.getElementById("call-screen")`) {
+		t.Error("the patient is offered a screen share (the grant allows doctors only)")
+	}
+
+	d.waitVisible("#call-screen", 20*time.Second)
+	if pressed := js[string](d, `document.getElementById("call-screen").getAttribute("aria-pressed")`); pressed != "false" {
+		t.Errorf("#call-screen aria-pressed=%q before sharing, want false", pressed)
+	}
+	if name := js[string](d, `document.getElementById("call-screen").textContent.trim()`); name != "Share your screen" {
+		t.Errorf("#call-screen says %q, want \"Share your screen\"", name)
+	}
+	d.click("#call-screen")
+	d.waitJS("the doctor's page says it shares", `document.getElementById("call-screen")?.getAttribute("aria-pressed") === "true" || document.getElementById("call-screen-error")`, 20*time.Second)
+	if js[bool](d, `!!document.getElementById("call-screen-error")`) {
+		d.fail("the screen share did not start: " + d.text("#call-screen-error"))
+	}
+	d.waitVisible("#call-sharing", 10*time.Second)
+	p.waitScreen(60 * time.Second)
+	// The presenter's camera and voice go on beside the screen.
+	p.waitMedia(1, 30*time.Second)
+	r.screen(d, "doctor-sharing")
+	r.screen(p, "patient-sees-screen")
+
+	d.click("#call-screen")
+	d.waitJS("the doctor's page stopped sharing", `document.getElementById("call-screen")?.getAttribute("aria-pressed") === "false" && !document.getElementById("call-sharing")`, 20*time.Second)
+	p.waitJS("the patient's call is back to the camera", `!document.getElementById("remote-screen") && document.querySelector("section.hcw-call")?.dataset.layout === "solo"`, 30*time.Second)
+	p.waitMedia(1, 30*time.Second)
+	r.shot(p, "patient-share-ended")
+	r.shot(d, "doctor-share-ended")
+	for _, pg := range []*page{d, p} {
+		pg.checkCSP()
+	}
+	r.close(v)
+	p.waitVisible("form.hcw-feedback", 30*time.Second)
 }
 
 // TestJourneyRelayOnly: the same call with both browsers forced to TURN
@@ -431,7 +669,7 @@ func TestJourneyRecovery(t *testing.T) {
 	outage := time.Now()
 	p.setOffline(true)
 	p.waitJS("the patient's page notices", `!navigator.onLine && (document.getElementById("connection-status") || document.getElementById("call-reconnecting"))`, 5*time.Second)
-	r.shot(p, "patient-offline")
+	r.screen(p, "patient-offline")
 	// The doctor writes during the outage.
 	d.fill("#chat-input", "Sent while you were offline.")
 	d.click("#chat-send")
@@ -497,17 +735,17 @@ func TestJourneyPhone(t *testing.T) {
 	r.accept(v)
 	r.chat(v, "Hello from the desk.", "Hello from my phone.")
 	fits("chat")
-	r.shot(p, "patient-phone-chat")
+	r.screen(p, "patient-phone-chat")
 	r.videoCall(v)
 	p.waitMedia(1, 60*time.Second)
 	r.doctor.waitMedia(1, 60*time.Second)
 	fits("call")
 	p.waitJS("the leave button is on screen", `(() => { const b = document.getElementById("call-leave").getBoundingClientRect(); return b.width > 0 && b.left >= 0 && b.right <= window.innerWidth; })()`, 10*time.Second)
-	r.shot(p, "patient-phone-call")
+	r.screen(p, "patient-phone-call")
 	r.close(v)
 	p.waitVisible("form.hcw-feedback", 30*time.Second)
 	fits("feedback")
-	r.shot(p, "patient-phone-feedback")
+	r.screen(p, "patient-phone-feedback")
 }
 
 // TestJourneyArabic: the patient chooses Arabic: the page turns right to
@@ -527,13 +765,13 @@ func TestJourneyArabic(t *testing.T) {
 	r.accept(v)
 	r.chat(v, "Hello Amal.", "مرحبا دكتور")
 	rtl("chat")
-	r.shot(p, "patient-arabic-chat")
+	r.screen(p, "patient-arabic-chat")
 	r.videoCall(v)
 	p.waitMedia(1, 60*time.Second)
 	rtl("call")
-	r.shot(p, "patient-arabic-call")
+	r.screen(p, "patient-arabic-call")
 	r.close(v)
 	p.waitVisible("form.hcw-feedback", 30*time.Second)
 	rtl("feedback")
-	r.shot(p, "patient-arabic-feedback")
+	r.screen(p, "patient-arabic-feedback")
 }

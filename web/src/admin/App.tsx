@@ -1,235 +1,34 @@
 import { useEffect, useMemo, useRef } from "preact/hooks";
 import { useSignal } from "@preact/signals";
 import { AppShell } from "../shared/AppShell";
-import { ApiError } from "../shared/api";
 import { formatDate, t } from "../shared/i18n";
 import { LanguageMenu } from "../shared/LanguageMenu";
+import { AuthStep, authTitle } from "../shared/signin";
 import type { AuthScreen, DoctorAuth } from "../doctor/auth";
-import { AdminApi, ROLES, type AdminQueue, type AdminUser, type AuditCheck, type Role, type StatisticsFigures } from "./api";
-import { errorCode, MediaNodesMonitor, StatisticsView, type Clock } from "./models";
+import {
+  AdminApi,
+  ROLES,
+  type AdminQueue,
+  type AdminUser,
+  type ApiKey,
+  type Organisation,
+  type OrganisationFields,
+  type Role,
+  type StatisticsFigures,
+  type UserFilter,
+} from "./api";
+import { AuditSection } from "./audit";
+import { failureOf, MediaNodesMonitor, splitList, StatisticsView, type Clock, type Failure } from "./models";
+import { SettingsSection } from "./settings";
+import { Confirm, ErrorLine, FailureLine, Outcome, refocus, useAction, type FieldTexts } from "./ui";
 
 /** What the admin app needs from outside (tests pass fakes). */
 export interface AdminDeps {
   api: AdminApi;
   clock?: Clock;
   now?: () => Date;
-}
-
-function errorText(code: string | null): string | null {
-  switch (code) {
-    case null:
-      return null;
-    case "invalid_credentials":
-      return t("doctor.error.invalid_credentials");
-    case "invalid_code":
-      return t("doctor.error.invalid_code");
-    case "throttled":
-      return t("doctor.error.throttled");
-    case "account_not_active":
-      return t("doctor.error.account_not_active");
-    case "weak_password":
-      return t("doctor.error.weak_password");
-    case "token_invalid":
-      return t("doctor.error.token_invalid");
-    case "network":
-      return t("doctor.error.network");
-    case "invalid_date":
-      return t("admin.error.invalidDate");
-    case "reversed":
-      return t("admin.error.reversed");
-    case "too_long":
-      return t("admin.error.tooLong");
-    case "forbidden":
-      return t("admin.error.forbidden");
-    case "email_taken":
-      return t("admin.error.emailTaken");
-    case "last_admin":
-      return t("admin.error.lastAdmin");
-    case "invalid_request":
-      return t("admin.error.invalidRequest");
-    default:
-      return t("doctor.error.generic");
-  }
-}
-
-function ErrorLine({ code, id }: { code: string | null; id?: string }) {
-  const text = errorText(code);
-  return text ? (
-    <p id={id} class="hcw-field-error" role="alert">
-      {text}
-    </p>
-  ) : null;
-}
-
-// ---------------------------------------------------------------- sign-in (the doctor app's steps, DoctorAuth)
-
-function SignInForm({ auth, notice }: { auth: DoctorAuth; notice?: "password_set" | "signed_out" }) {
-  const email = useSignal("");
-  const password = useSignal("");
-  return (
-    <form
-      class="hcw-card hcw-form"
-      noValidate
-      onSubmit={(e) => {
-        e.preventDefault();
-        void auth.signIn(email.value, password.value);
-      }}
-    >
-      {notice === "password_set" && (
-        <p class="hcw-notice hcw-notice-ok" role="status">
-          {t("doctor.passwordSet")}
-        </p>
-      )}
-      {notice === "signed_out" && (
-        <p class="hcw-notice" role="status">
-          {t("doctor.signedOut")}
-        </p>
-      )}
-      <div class="hcw-field">
-        <label for="signin-email">{t("doctor.email")}</label>
-        <input id="signin-email" type="email" autoComplete="username" required value={email.value} onInput={(e) => (email.value = e.currentTarget.value)} />
-      </div>
-      <div class="hcw-field">
-        <label for="signin-password">{t("doctor.password")}</label>
-        <input
-          id="signin-password"
-          type="password"
-          autoComplete="current-password"
-          required
-          value={password.value}
-          onInput={(e) => (password.value = e.currentTarget.value)}
-        />
-      </div>
-      <ErrorLine code={auth.error.value} id="signin-error" />
-      <button id="signin-submit" type="submit" class="hcw-button" disabled={auth.busy.value || !email.value || !password.value}>
-        {t("doctor.signIn")}
-      </button>
-    </form>
-  );
-}
-
-function CodeForm({ auth, onCode, hint }: { auth: DoctorAuth; onCode: (code: string) => void; hint: string }) {
-  const code = useSignal("");
-  const ref = useRef<HTMLInputElement>(null);
-  useEffect(() => ref.current?.focus(), []);
-  return (
-    <form
-      class="hcw-form"
-      noValidate
-      onSubmit={(e) => {
-        e.preventDefault();
-        onCode(code.value);
-      }}
-    >
-      <div class="hcw-field">
-        <label for="totp-code">{t("doctor.code")}</label>
-        <input
-          ref={ref}
-          id="totp-code"
-          type="text"
-          inputMode="numeric"
-          autoComplete="one-time-code"
-          aria-describedby="totp-hint"
-          value={code.value}
-          onInput={(e) => (code.value = e.currentTarget.value)}
-        />
-        <p id="totp-hint" class="hcw-hint">
-          {hint}
-        </p>
-      </div>
-      <ErrorLine code={auth.error.value} id="totp-error" />
-      <button id="totp-submit" type="submit" class="hcw-button" disabled={auth.busy.value || code.value.trim() === ""}>
-        {t("doctor.verify")}
-      </button>
-    </form>
-  );
-}
-
-function SetupForm({ auth }: { auth: DoctorAuth }) {
-  const pw = useSignal("");
-  return (
-    <form
-      class="hcw-card hcw-form"
-      noValidate
-      onSubmit={(e) => {
-        e.preventDefault();
-        void auth.setPassword(pw.value);
-      }}
-    >
-      <p>{t("doctor.setupIntro")}</p>
-      <div class="hcw-field">
-        <label for="setup-password">{t("doctor.newPassword")}</label>
-        <input id="setup-password" type="password" autoComplete="new-password" minLength={8} maxLength={128} value={pw.value} onInput={(e) => (pw.value = e.currentTarget.value)} />
-        <p class="hcw-hint">{t("doctor.passwordRules")}</p>
-      </div>
-      <ErrorLine code={auth.error.value} id="setup-error" />
-      <button id="setup-submit" type="submit" class="hcw-button" disabled={auth.busy.value || pw.value.length < 8}>
-        {t("doctor.setPassword")}
-      </button>
-    </form>
-  );
-}
-
-function AuthStep({ auth, screen }: { auth: DoctorAuth; screen: AuthScreen }) {
-  switch (screen.name) {
-    case "loading":
-    case "ready":
-      return (
-        <p class="hcw-busy" role="status">
-          {t("common.loading")}
-        </p>
-      );
-    case "signin":
-      return <SignInForm auth={auth} notice={screen.notice} />;
-    case "second_factor":
-      return (
-        <section class="hcw-card">
-          <CodeForm auth={auth} onCode={(c) => void auth.verify(c)} hint={t("doctor.codeHint")} />
-        </section>
-      );
-    case "enrol": {
-      const e = screen.enrolment;
-      return (
-        <section class="hcw-card">
-          <p>{t("doctor.enrolIntro")}</p>
-          {e ? (
-            <>
-              <img class="hcw-qr" src={`data:image/png;base64,${e.qr_png}`} alt={t("doctor.qrAlt")} width={200} height={200} />
-              <p class="hcw-hint">
-                {t("doctor.secretLabel")} <code id="totp-secret">{e.secret}</code>
-              </p>
-              <CodeForm auth={auth} onCode={(c) => void auth.confirmEnrolment(c)} hint={t("doctor.enrolHint")} />
-            </>
-          ) : (
-            <>
-              <ErrorLine code={auth.error.value} id="enrol-error" />
-              <button type="button" class="hcw-button" onClick={() => void auth.beginEnrolment()} disabled={auth.busy.value}>
-                {t("common.retry")}
-              </button>
-            </>
-          )}
-        </section>
-      );
-    }
-    case "recovery":
-      return (
-        <section class="hcw-card">
-          <p>{t("doctor.recoveryIntro")}</p>
-          <ul class="hcw-codes" id="recovery-codes">
-            {screen.codes.map((c) => (
-              <li key={c}>
-                <code>{c}</code>
-              </li>
-            ))}
-          </ul>
-          <button id="recovery-done" type="button" class="hcw-button" onClick={() => void auth.finishEnrolment()}>
-            {t("doctor.recoveryDone")}
-          </button>
-        </section>
-      );
-    case "setup":
-      return <SetupForm auth={auth} />;
-  }
+  /** Puts text on the clipboard; default navigator.clipboard. */
+  copy?: (text: string) => Promise<void>;
 }
 
 // ---------------------------------------------------------------- users
@@ -262,34 +61,89 @@ function statusName(status: string): string {
   }
 }
 
-function UsersSection({ api, users, reload }: { api: AdminApi; users: AdminUser[] | null; reload: () => Promise<void> }) {
+function userName(u: AdminUser): string {
+  return `${u.first_name} ${u.last_name}`.trim() || u.email;
+}
+
+/** The users list's filter: everybody, or the nurses whose self-registration awaits approval. */
+export const PENDING_NURSES: UserFilter = { role: "nurse", status: "pending_approval" };
+
+const USER_FIELDS: FieldTexts = { email: () => t("admin.error.email") };
+
+export function UsersSection({
+  api,
+  users,
+  reload,
+  onApiKeys,
+}: {
+  api: AdminApi;
+  users: AdminUser[] | null;
+  reload: () => Promise<void>;
+  onApiKeys?: (u: AdminUser) => void;
+}) {
   const email = useSignal("");
   const first = useSignal("");
   const last = useSignal("");
   const role = useSignal<Role>("doctor");
-  const error = useSignal<string | null>(null);
+  const view = useSignal<"all" | "pending">("all");
+  const pending = useSignal<AdminUser[] | null>(null);
+  const confirmReset = useSignal<AdminUser | null>(null);
   const setup = useSignal<{ email: string; url: string | null } | null>(null);
-  const busy = useSignal(false);
-  const run = async (fn: () => Promise<unknown>) => {
-    busy.value = true;
-    error.value = null;
+  const rowAction = useAction();
+  const create = useAction();
+
+  const loadPending = async () => {
     try {
-      await fn();
-      await reload();
+      pending.value = await api.listUsers(PENDING_NURSES);
     } catch (err) {
-      error.value = errorCode(err);
-    } finally {
-      busy.value = false;
+      pending.value = pending.value ?? [];
+      rowAction.failure.value = failureOf(err);
     }
   };
+  useEffect(() => {
+    if (view.value === "pending") void loadPending();
+  }, [view.value]);
+  const refresh = async () => {
+    await reload();
+    if (view.value === "pending") await loadPending();
+  };
+  /**
+   * Runs a row's action, then puts the focus on the button `after` it (or
+   * on the title when the row left the list), or back on `self` when it failed.
+   */
+  const act = (self: string, after: string, fn: () => Promise<string>) =>
+    void rowAction
+      .run(async () => {
+        const msg = await fn();
+        await refresh();
+        return msg;
+      })
+      .then((ok) => refocus(ok ? after : self, "admin-users-title"));
+
+  const rows = view.value === "pending" ? pending.value : users;
+  const busy = rowAction.busy.value;
+  const resetting = confirmReset.value;
   return (
     <section id="admin-users" class="hcw-card" aria-labelledby="admin-users-title">
-      <h2 id="admin-users-title">{t("admin.users.title")}</h2>
-      {users === null ? (
+      <h2 id="admin-users-title" tabIndex={-1}>
+        {t("admin.users.title")}
+      </h2>
+      <div class="hcw-field">
+        <label for="users-filter">{t("admin.users.filter")}</label>
+        <select id="users-filter" value={view.value} onChange={(e) => (view.value = e.currentTarget.value === "pending" ? "pending" : "all")}>
+          <option value="all">{t("admin.users.filterAll")}</option>
+          <option value="pending">{t("admin.users.filterPending")}</option>
+        </select>
+      </div>
+      {rows === null ? (
         <p role="status">{t("common.loading")}</p>
+      ) : rows.length === 0 ? (
+        <p class="hcw-muted" id="users-empty">
+          {view.value === "pending" ? t("admin.users.nonePending") : t("admin.users.none")}
+        </p>
       ) : (
-        <table class="hcw-table">
-          <caption class="hcw-visually-hidden">{t("admin.users.title")}</caption>
+        <table class="hcw-table" id="users-table">
+          <caption class="hcw-visually-hidden">{view.value === "pending" ? t("admin.users.filterPending") : t("admin.users.title")}</caption>
           <thead>
             <tr>
               <th scope="col">{t("admin.users.name")}</th>
@@ -300,42 +154,129 @@ function UsersSection({ api, users, reload }: { api: AdminApi; users: AdminUser[
             </tr>
           </thead>
           <tbody>
-            {users.map((u) => (
-              <tr key={u.id} data-user-id={u.id}>
-                <td>{`${u.first_name} ${u.last_name}`.trim()}</td>
-                <td>{u.email}</td>
-                <td>{roleName(u.role)}</td>
-                <td>{statusName(u.status)}</td>
-                <td>
-                  {u.status === "disabled" ? (
-                    <button type="button" class="hcw-button hcw-button-secondary" disabled={busy.value} onClick={() => void run(() => api.enableUser(u.id))}>
-                      {t("admin.users.enable")}
-                    </button>
-                  ) : (
-                    <button type="button" class="hcw-button hcw-button-secondary" disabled={busy.value} onClick={() => void run(() => api.disableUser(u.id))}>
-                      {t("admin.users.disable")}
-                    </button>
-                  )}
-                </td>
-              </tr>
-            ))}
+            {rows.map((u) => {
+              const nameId = `user-name-${u.id}`;
+              return (
+                <tr key={u.id} data-user-id={u.id}>
+                  <td id={nameId}>{userName(u)}</td>
+                  <td>{u.email}</td>
+                  <td>{roleName(u.role)}</td>
+                  <td>{statusName(u.status)}</td>
+                  <td>
+                    <div class="admin-row-actions">
+                      {u.status === "pending_approval" && (
+                        <button
+                          type="button"
+                          id={`approve-${u.id}`}
+                          class="hcw-button"
+                          aria-describedby={nameId}
+                          disabled={busy}
+                          onClick={() =>
+                            act(`approve-${u.id}`, `approve-${u.id}`, async () => {
+                              await api.approveUser(u.id);
+                              return t("admin.users.approved", { name: userName(u) });
+                            })
+                          }
+                        >
+                          {t("admin.users.approve")}
+                        </button>
+                      )}
+                      {/* After either, the focus goes to the button that undoes it. */}
+                      {u.status === "disabled" ? (
+                        <button
+                          type="button"
+                          id={`enable-${u.id}`}
+                          class="hcw-button hcw-button-secondary"
+                          aria-describedby={nameId}
+                          disabled={busy}
+                          onClick={() =>
+                            act(`enable-${u.id}`, `disable-${u.id}`, async () => {
+                              await api.enableUser(u.id);
+                              return t("admin.users.enabled", { name: userName(u) });
+                            })
+                          }
+                        >
+                          {t("admin.users.enable")}
+                        </button>
+                      ) : (
+                        <button
+                          type="button"
+                          id={`disable-${u.id}`}
+                          class="hcw-button hcw-button-secondary"
+                          aria-describedby={nameId}
+                          disabled={busy}
+                          onClick={() =>
+                            act(`disable-${u.id}`, `enable-${u.id}`, async () => {
+                              await api.disableUser(u.id);
+                              return t("admin.users.disabled", { name: userName(u) });
+                            })
+                          }
+                        >
+                          {t("admin.users.disable")}
+                        </button>
+                      )}
+                      {u.role !== "scheduler" && (
+                        <button
+                          type="button"
+                          id={`reset-${u.id}`}
+                          class="hcw-button hcw-button-secondary"
+                          aria-describedby={nameId}
+                          aria-expanded={resetting?.id === u.id}
+                          disabled={busy}
+                          onClick={() => (confirmReset.value = u)}
+                        >
+                          {t("admin.users.resetFactor")}
+                        </button>
+                      )}
+                      {onApiKeys && (
+                        <button type="button" id={`keys-${u.id}`} class="hcw-button hcw-button-secondary" aria-describedby={nameId} onClick={() => onApiKeys(u)}>
+                          {t("admin.users.apiKeys")}
+                        </button>
+                      )}
+                    </div>
+                  </td>
+                </tr>
+              );
+            })}
           </tbody>
         </table>
       )}
+      {resetting && (
+        <Confirm
+          id="confirm-reset"
+          text={t("admin.users.resetConfirm", { name: userName(resetting) })}
+          yes={t("admin.users.resetYes")}
+          busy={busy}
+          onYes={() => {
+            confirmReset.value = null;
+            act(`reset-${resetting.id}`, `reset-${resetting.id}`, async () => {
+              await api.resetSecondFactor(resetting.id);
+              return t("admin.users.resetDone", { name: userName(resetting) });
+            });
+          }}
+          onNo={() => {
+            confirmReset.value = null;
+            refocus(`reset-${resetting.id}`);
+          }}
+        />
+      )}
+      <Outcome action={rowAction} id="users-status" />
       <form
         class="hcw-form"
         noValidate
+        aria-labelledby="user-create-title"
         onSubmit={(e) => {
           e.preventDefault();
           setup.value = null;
-          void run(async () => {
+          void create.run(async () => {
             const created = await api.createUser({ email: email.value.trim(), first_name: first.value.trim(), last_name: last.value.trim(), role: role.value });
             setup.value = { email: created.user.email, url: created.setup_url ?? null };
             email.value = first.value = last.value = "";
+            await refresh();
           });
         }}
       >
-        <h3>{t("admin.users.create")}</h3>
+        <h3 id="user-create-title">{t("admin.users.create")}</h3>
         <div class="hcw-field">
           <label for="user-email">{t("doctor.email")}</label>
           <input id="user-email" type="email" required value={email.value} onInput={(e) => (email.value = e.currentTarget.value)} />
@@ -358,12 +299,12 @@ function UsersSection({ api, users, reload }: { api: AdminApi; users: AdminUser[
             ))}
           </select>
         </div>
-        <button id="user-create" type="submit" class="hcw-button" disabled={busy.value || !email.value || !first.value || !last.value}>
+        <button id="user-create" type="submit" class="hcw-button" disabled={create.busy.value || !email.value || !first.value || !last.value}>
           {t("admin.users.createButton")}
         </button>
       </form>
       <div aria-live="polite" id="user-result">
-        <ErrorLine code={error.value} />
+        <FailureLine failure={create.failure.value} fields={USER_FIELDS} />
         {setup.value && (
           <div class="hcw-notice hcw-notice-ok">
             <p>{t("admin.users.created", { email: setup.value.email })}</p>
@@ -382,12 +323,260 @@ function UsersSection({ api, users, reload }: { api: AdminApi; users: AdminUser[
   );
 }
 
+// ---------------------------------------------------------------- API keys
+
+const KEY_FIELDS: FieldTexts = { name: () => t("admin.keys.error.name"), role: () => t("admin.keys.error.role") };
+
+function keyDate(v: string | null | undefined): string {
+  return v ? formatDate(v, "datetime") : t("admin.keys.never");
+}
+
+/** A user's API keys: the list, a new key (its secret shown once), revoking one. */
+export function ApiKeysSection({
+  api,
+  users,
+  userId,
+  onUser,
+  copy,
+}: {
+  api: AdminApi;
+  users: AdminUser[] | null;
+  userId: string;
+  onUser: (id: string) => void;
+  copy: (text: string) => Promise<void>;
+}) {
+  const keys = useSignal<ApiKey[] | null>(null);
+  const name = useSignal("");
+  const role = useSignal<Role>("admin");
+  const secret = useSignal<{ name: string; key: string } | null>(null);
+  const copied = useSignal<"copied" | "failed" | null>(null);
+  const confirmRevoke = useSignal<ApiKey | null>(null);
+  const action = useAction();
+  const user = (users ?? []).find((u) => u.id === userId) ?? null;
+
+  const load = async (id: string) => {
+    try {
+      keys.value = await api.listApiKeys(id);
+    } catch (err) {
+      keys.value = keys.value ?? [];
+      action.failure.value = failureOf(err);
+    }
+  };
+  useEffect(() => {
+    // Another user: nothing of the last one stays on screen, least of all a secret.
+    keys.value = null;
+    secret.value = null;
+    confirmRevoke.value = null;
+    action.failure.value = null;
+    action.done.value = null;
+    role.value = "admin";
+    if (userId) void load(userId);
+  }, [userId]);
+
+  const keyRole = user?.role === "admin" ? role.value : (user?.role ?? "");
+  const revoking = confirmRevoke.value;
+  return (
+    <section id="admin-api-keys" class="hcw-card" aria-labelledby="admin-api-keys-title">
+      <h2 id="admin-api-keys-title" tabIndex={-1}>
+        {t("admin.keys.title")}
+      </h2>
+      <p class="hcw-hint">{t("admin.keys.intro")}</p>
+      <div class="hcw-field">
+        <label for="keys-user">{t("admin.keys.user")}</label>
+        <select id="keys-user" value={userId} onChange={(e) => onUser(e.currentTarget.value)}>
+          <option value="">{t("admin.keys.chooseUser")}</option>
+          {(users ?? []).map((u) => (
+            <option key={u.id} value={u.id}>
+              {`${userName(u)} (${roleName(u.role)})`}
+            </option>
+          ))}
+        </select>
+      </div>
+      {user && (
+        <>
+          {keys.value === null ? (
+            <p role="status">{t("common.loading")}</p>
+          ) : keys.value.length === 0 ? (
+            <p class="hcw-muted" id="keys-empty">
+              {t("admin.keys.none")}
+            </p>
+          ) : (
+            <table class="hcw-table" id="keys-table">
+              <caption class="hcw-visually-hidden">{t("admin.keys.of", { name: userName(user) })}</caption>
+              <thead>
+                <tr>
+                  <th scope="col">{t("admin.keys.name")}</th>
+                  <th scope="col">{t("admin.keys.prefix")}</th>
+                  <th scope="col">{t("admin.keys.role")}</th>
+                  <th scope="col">{t("admin.keys.created")}</th>
+                  <th scope="col">{t("admin.keys.lastUsed")}</th>
+                  <th scope="col">{t("admin.users.status")}</th>
+                  <th scope="col">{t("admin.users.actions")}</th>
+                </tr>
+              </thead>
+              <tbody>
+                {keys.value.map((k) => (
+                  <tr key={k.id} data-key-id={k.id}>
+                    <td id={`key-name-${k.id}`}>{k.name}</td>
+                    <td>
+                      <code>{k.prefix}</code>
+                    </td>
+                    <td>{roleName(k.role)}</td>
+                    <td>{keyDate(k.created_at)}</td>
+                    <td>{keyDate(k.last_used_at)}</td>
+                    <td>{k.revoked_at ? t("admin.keys.revokedOn", { date: formatDate(k.revoked_at, "datetime") }) : t("admin.status.active")}</td>
+                    <td>
+                      {!k.revoked_at && (
+                        <button
+                          type="button"
+                          id={`revoke-${k.id}`}
+                          class="hcw-button hcw-button-secondary"
+                          aria-describedby={`key-name-${k.id}`}
+                          aria-expanded={revoking?.id === k.id}
+                          disabled={action.busy.value}
+                          onClick={() => (confirmRevoke.value = k)}
+                        >
+                          {t("admin.keys.revoke")}
+                        </button>
+                      )}
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          )}
+          {revoking && (
+            <Confirm
+              id="confirm-revoke"
+              text={t("admin.keys.revokeConfirm", { name: revoking.name })}
+              yes={t("admin.keys.revokeYes")}
+              busy={action.busy.value}
+              onYes={() => {
+                confirmRevoke.value = null;
+                void action
+                  .run(async () => {
+                    await api.revokeApiKey(revoking.id);
+                    await load(userId);
+                    return t("admin.keys.revoked", { name: revoking.name });
+                  })
+                  .then(() => refocus(`revoke-${revoking.id}`, "admin-api-keys-title"));
+              }}
+              onNo={() => {
+                confirmRevoke.value = null;
+                refocus(`revoke-${revoking.id}`);
+              }}
+            />
+          )}
+          {secret.value && (
+            <div id="key-secret-box" class="hcw-notice hcw-notice-warn" role="group" aria-labelledby="key-secret-title">
+              <h3 id="key-secret-title">{t("admin.keys.secretTitle", { name: secret.value.name })}</h3>
+              <p id="key-secret-once">
+                <strong>{t("admin.keys.secretOnce")}</strong>
+              </p>
+              <div class="hcw-field">
+                <label for="key-secret">{t("admin.keys.secretLabel")}</label>
+                <input
+                  id="key-secret"
+                  class="admin-secret"
+                  readOnly
+                  value={secret.value.key}
+                  aria-describedby="key-secret-once"
+                  onFocus={(e) => e.currentTarget.select()}
+                />
+              </div>
+              <div class="hcw-actions">
+                <button
+                  type="button"
+                  id="key-copy"
+                  class="hcw-button"
+                  onClick={() => {
+                    const key = secret.value?.key ?? "";
+                    copy(key).then(
+                      () => (copied.value = "copied"),
+                      () => {
+                        copied.value = "failed";
+                        document.getElementById("key-secret")?.focus();
+                      },
+                    );
+                  }}
+                >
+                  {t("admin.copy")}
+                </button>
+                <button
+                  type="button"
+                  id="key-secret-done"
+                  class="hcw-button hcw-button-secondary"
+                  onClick={() => {
+                    secret.value = null;
+                    copied.value = null;
+                    refocus("key-name");
+                  }}
+                >
+                  {t("admin.keys.secretDone")}
+                </button>
+              </div>
+              <p aria-live="polite" id="key-copy-status">
+                {copied.value === "copied" ? t("admin.copied") : copied.value === "failed" ? t("admin.copyFailed") : ""}
+              </p>
+            </div>
+          )}
+          <Outcome action={action} id="keys-status" fields={KEY_FIELDS} />
+          <form
+            class="hcw-form"
+            noValidate
+            aria-labelledby="key-create-title"
+            onSubmit={(e) => {
+              e.preventDefault();
+              secret.value = null;
+              copied.value = null;
+              void action
+                .run(async () => {
+                  const created = await api.createApiKey({ user_id: user.id, name: name.value.trim(), role: keyRole });
+                  secret.value = { name: created.api_key.name, key: created.key };
+                  name.value = "";
+                  await load(user.id);
+                  return t("admin.keys.createdDone", { name: created.api_key.name });
+                })
+                .then((ok) => ok && refocus("key-secret"));
+            }}
+          >
+            <h3 id="key-create-title">{t("admin.keys.create")}</h3>
+            <div class="hcw-field">
+              <label for="key-name">{t("admin.keys.name")}</label>
+              <input id="key-name" maxLength={100} required value={name.value} onInput={(e) => (name.value = e.currentTarget.value)} />
+            </div>
+            {user.role === "admin" ? (
+              <div class="hcw-field">
+                <label for="key-role">{t("admin.keys.role")}</label>
+                <select id="key-role" value={role.value} onChange={(e) => (role.value = e.currentTarget.value as Role)}>
+                  {ROLES.map((r) => (
+                    <option key={r} value={r}>
+                      {roleName(r)}
+                    </option>
+                  ))}
+                </select>
+              </div>
+            ) : (
+              <p class="hcw-hint" id="key-role-fixed">
+                {t("admin.keys.roleFixed", { role: roleName(user.role) })}
+              </p>
+            )}
+            <button id="key-create" type="submit" class="hcw-button" disabled={action.busy.value || name.value.trim() === ""}>
+              {t("admin.keys.createButton")}
+            </button>
+          </form>
+        </>
+      )}
+    </section>
+  );
+}
+
 // ---------------------------------------------------------------- queues
 
 function QueueMembers({ api, queue, staff, reload }: { api: AdminApi; queue: AdminQueue; staff: AdminUser[]; reload: () => Promise<void> }) {
   const open = useSignal(false);
   const chosen = useSignal<string[]>(queue.member_ids ?? []);
-  const error = useSignal<string | null>(null);
+  const error = useSignal<Failure | null>(null);
   const saved = useSignal(false);
   const legend = t("admin.queues.membersOf", { name: queue.name });
   return (
@@ -407,7 +596,7 @@ function QueueMembers({ api, queue, staff, reload }: { api: AdminApi; queue: Adm
                 saved.value = true;
                 await reload();
               },
-              (err: unknown) => (error.value = errorCode(err)),
+              (err: unknown) => (error.value = failureOf(err)),
             );
           }}
         >
@@ -430,7 +619,7 @@ function QueueMembers({ api, queue, staff, reload }: { api: AdminApi; queue: Adm
             {t("admin.queues.saveMembers")}
           </button>
           <div aria-live="polite">
-            <ErrorLine code={error.value} />
+            <FailureLine failure={error.value} />
             {saved.value && <p class="hcw-notice hcw-notice-ok">{t("admin.queues.membersSaved")}</p>}
           </div>
         </form>
@@ -441,7 +630,7 @@ function QueueMembers({ api, queue, staff, reload }: { api: AdminApi; queue: Adm
 
 function QueuesSection({ api, queues, users, reload }: { api: AdminApi; queues: AdminQueue[] | null; users: AdminUser[] | null; reload: () => Promise<void> }) {
   const name = useSignal("");
-  const error = useSignal<string | null>(null);
+  const error = useSignal<Failure | null>(null);
   const staff = (users ?? []).filter((u) => u.role === "doctor" || u.role === "nurse");
   return (
     <section id="admin-queues" class="hcw-card" aria-labelledby="admin-queues-title">
@@ -471,7 +660,7 @@ function QueuesSection({ api, queues, users, reload }: { api: AdminApi; queues: 
               name.value = "";
               await reload();
             },
-            (err: unknown) => (error.value = errorCode(err)),
+            (err: unknown) => (error.value = failureOf(err)),
           );
         }}
       >
@@ -483,9 +672,268 @@ function QueuesSection({ api, queues, users, reload }: { api: AdminApi; queues: 
           {t("admin.queues.create")}
         </button>
         <div aria-live="polite">
-          <ErrorLine code={error.value} />
+          <FailureLine failure={error.value} />
         </div>
       </form>
+    </section>
+  );
+}
+
+// ---------------------------------------------------------------- interpreter organisations
+
+const ORG_FIELDS: FieldTexts = {
+  name: () => t("admin.orgs.error.name"),
+  languages: () => t("admin.orgs.error.languages"),
+  contact_email: () => t("admin.error.email"),
+  members: () => t("admin.orgs.error.members"),
+};
+
+/** An organisation's fields; `idp` prefixes the ids (one form of each kind on screen at a time). */
+function OrganisationForm({
+  idp,
+  initial,
+  title,
+  submit,
+  onSave,
+  onDone,
+  onCancel,
+}: {
+  idp: string;
+  initial?: Organisation;
+  title: string;
+  submit: string;
+  onSave: (fields: OrganisationFields) => Promise<Organisation>;
+  onDone: (o: Organisation) => void;
+  onCancel?: () => void;
+}) {
+  const name = useSignal(initial?.name ?? "");
+  const languages = useSignal((initial?.languages ?? []).join(", "));
+  const contact = useSignal(initial?.contact_email ?? "");
+  const members = useSignal((initial?.members ?? []).join("\n"));
+  const action = useAction();
+  const first = useRef<HTMLInputElement>(null);
+  useEffect(() => {
+    if (initial) first.current?.focus();
+  }, []);
+  const ready = name.value.trim() !== "" && splitList(languages.value).length > 0 && splitList(members.value).length > 0;
+  return (
+    <form
+      class="hcw-form"
+      noValidate
+      aria-labelledby={`${idp}-title`}
+      onSubmit={(e) => {
+        e.preventDefault();
+        void action.run(async () => {
+          const saved = await onSave({
+            name: name.value.trim(),
+            languages: splitList(languages.value),
+            contact_email: contact.value.trim(),
+            members: splitList(members.value),
+          });
+          if (!initial) name.value = languages.value = contact.value = members.value = "";
+          onDone(saved);
+        });
+      }}
+      onKeyDown={(e) => {
+        if (e.key === "Escape" && onCancel) {
+          e.preventDefault();
+          onCancel();
+        }
+      }}
+    >
+      <h3 id={`${idp}-title`}>{title}</h3>
+      <div class="hcw-field">
+        <label for={`${idp}-name`}>{t("admin.orgs.name")}</label>
+        <input ref={first} id={`${idp}-name`} maxLength={100} required value={name.value} onInput={(e) => (name.value = e.currentTarget.value)} />
+      </div>
+      <div class="hcw-field">
+        <label for={`${idp}-languages`}>{t("admin.orgs.languages")}</label>
+        <input
+          id={`${idp}-languages`}
+          required
+          aria-describedby={`${idp}-languages-hint`}
+          value={languages.value}
+          onInput={(e) => (languages.value = e.currentTarget.value)}
+        />
+        <p id={`${idp}-languages-hint`} class="hcw-hint">
+          {t("admin.orgs.languagesHint")}
+        </p>
+      </div>
+      <div class="hcw-field">
+        <label for={`${idp}-contact`}>{t("admin.orgs.contact")}</label>
+        <input id={`${idp}-contact`} type="email" value={contact.value} onInput={(e) => (contact.value = e.currentTarget.value)} />
+      </div>
+      <div class="hcw-field">
+        <label for={`${idp}-members`}>{t("admin.orgs.members")}</label>
+        <textarea
+          id={`${idp}-members`}
+          rows={4}
+          required
+          aria-describedby={`${idp}-members-hint`}
+          value={members.value}
+          onInput={(e) => (members.value = e.currentTarget.value)}
+        />
+        <p id={`${idp}-members-hint`} class="hcw-hint">
+          {t("admin.orgs.membersHint")}
+        </p>
+      </div>
+      <div class="hcw-actions">
+        <button id={`${idp}-submit`} type="submit" class="hcw-button" disabled={action.busy.value || !ready}>
+          {submit}
+        </button>
+        {onCancel && (
+          <button id={`${idp}-cancel`} type="button" class="hcw-button hcw-button-secondary" onClick={onCancel}>
+            {t("admin.cancel")}
+          </button>
+        )}
+      </div>
+      <Outcome action={action} id={`${idp}-status`} fields={ORG_FIELDS} />
+    </form>
+  );
+}
+
+/** Interpreter organisations: interpreters outside the system, reached by e-mail. */
+export function OrganisationsSection({ api }: { api: AdminApi }) {
+  const orgs = useSignal<Organisation[] | null>(null);
+  const editing = useSignal<string | null>(null);
+  const confirmDelete = useSignal<Organisation | null>(null);
+  const action = useAction();
+  const load = async () => {
+    try {
+      orgs.value = await api.listOrganisations();
+    } catch (err) {
+      orgs.value = orgs.value ?? [];
+      action.failure.value = failureOf(err);
+    }
+  };
+  useEffect(() => void load(), [api]);
+  const announce = (msg: string) => {
+    action.failure.value = null;
+    action.done.value = msg;
+  };
+  const deleting = confirmDelete.value;
+  const list = orgs.value;
+  return (
+    <section id="admin-organisations" class="hcw-card" aria-labelledby="admin-organisations-title">
+      <h2 id="admin-organisations-title" tabIndex={-1}>
+        {t("admin.orgs.title")}
+      </h2>
+      <p class="hcw-hint">{t("admin.orgs.intro")}</p>
+      <Outcome action={action} id="orgs-status" />
+      {list === null ? (
+        <p role="status">{t("common.loading")}</p>
+      ) : list.length === 0 ? (
+        <p class="hcw-muted" id="orgs-empty">
+          {t("admin.orgs.none")}
+        </p>
+      ) : (
+        <ul class="hcw-list" id="orgs-list">
+          {list.map((o) => (
+            <li key={o.id} data-org-id={o.id} class="admin-item">
+              <h3 id={`org-title-${o.id}`}>{o.name}</h3>
+              <dl class="admin-facts">
+                <dt>{t("admin.orgs.languages")}</dt>
+                <dd>{o.languages.join(", ")}</dd>
+                {o.contact_email && (
+                  <>
+                    <dt>{t("admin.orgs.contactShort")}</dt>
+                    <dd>{o.contact_email}</dd>
+                  </>
+                )}
+                <dt>{t("admin.orgs.membersCount", { count: (o.members ?? []).length })}</dt>
+                <dd>
+                  <ul class="admin-members">
+                    {(o.members ?? []).map((m) => (
+                      <li key={m}>{m}</li>
+                    ))}
+                  </ul>
+                </dd>
+              </dl>
+              <div class="hcw-actions">
+                <button
+                  type="button"
+                  id={`org-edit-${o.id}`}
+                  class="hcw-button hcw-button-secondary"
+                  aria-describedby={`org-title-${o.id}`}
+                  aria-expanded={editing.value === o.id}
+                  onClick={() => {
+                    confirmDelete.value = null;
+                    editing.value = editing.value === o.id ? null : o.id;
+                  }}
+                >
+                  {t("admin.orgs.edit")}
+                </button>
+                <button
+                  type="button"
+                  id={`org-delete-${o.id}`}
+                  class="hcw-button hcw-button-secondary"
+                  aria-describedby={`org-title-${o.id}`}
+                  aria-expanded={deleting?.id === o.id}
+                  disabled={action.busy.value}
+                  onClick={() => {
+                    editing.value = null;
+                    confirmDelete.value = o;
+                  }}
+                >
+                  {t("admin.orgs.delete")}
+                </button>
+              </div>
+              {editing.value === o.id && (
+                <OrganisationForm
+                  key={o.id}
+                  idp="org-edit"
+                  initial={o}
+                  title={t("admin.orgs.editTitle", { name: o.name })}
+                  submit={t("admin.orgs.save")}
+                  onSave={(f) => api.updateOrganisation(o.id, f)}
+                  onDone={(saved) => {
+                    editing.value = null;
+                    announce(t("admin.orgs.saved", { name: saved.name }));
+                    void load();
+                    refocus(`org-edit-${o.id}`);
+                  }}
+                  onCancel={() => {
+                    editing.value = null;
+                    refocus(`org-edit-${o.id}`);
+                  }}
+                />
+              )}
+              {deleting?.id === o.id && (
+                <Confirm
+                  id="confirm-org-delete"
+                  text={t("admin.orgs.deleteConfirm", { name: o.name })}
+                  yes={t("admin.orgs.deleteYes")}
+                  busy={action.busy.value}
+                  onYes={() => {
+                    confirmDelete.value = null;
+                    void action
+                      .run(async () => {
+                        await api.deleteOrganisation(o.id);
+                        await load();
+                        return t("admin.orgs.deleted", { name: o.name });
+                      })
+                      .then(() => refocus(`org-delete-${o.id}`, "admin-organisations-title"));
+                  }}
+                  onNo={() => {
+                    confirmDelete.value = null;
+                    refocus(`org-delete-${o.id}`);
+                  }}
+                />
+              )}
+            </li>
+          ))}
+        </ul>
+      )}
+      <OrganisationForm
+        idp="org"
+        title={t("admin.orgs.create")}
+        submit={t("admin.orgs.createButton")}
+        onSave={(f) => api.createOrganisation(f)}
+        onDone={(created) => {
+          announce(t("admin.orgs.created", { name: created.name }));
+          void load();
+        }}
+      />
     </section>
   );
 }
@@ -534,45 +982,6 @@ export function MediaNodesSection({ monitor }: { monitor: MediaNodesMonitor }) {
           </tbody>
         </table>
       )}
-    </section>
-  );
-}
-
-// ---------------------------------------------------------------- audit
-
-function AuditSection({ api }: { api: AdminApi }) {
-  const result = useSignal<AuditCheck | null>(null);
-  const error = useSignal<string | null>(null);
-  const busy = useSignal(false);
-  const check = async () => {
-    busy.value = true;
-    error.value = null;
-    result.value = null;
-    try {
-      result.value = await api.verifyAudit();
-    } catch (err) {
-      // 409: the chain is broken (the body says where; the error shape does not).
-      if (err instanceof ApiError && err.status === 409) result.value = { intact: false, rows: 0 };
-      else error.value = errorCode(err);
-    } finally {
-      busy.value = false;
-    }
-  };
-  return (
-    <section id="admin-audit" class="hcw-card" aria-labelledby="admin-audit-title">
-      <h2 id="admin-audit-title">{t("admin.audit.title")}</h2>
-      <button id="audit-verify" type="button" class="hcw-button" disabled={busy.value} onClick={() => void check()}>
-        {t("admin.audit.verify")}
-      </button>
-      <div aria-live="polite" id="audit-result">
-        <ErrorLine code={error.value} />
-        {result.value &&
-          (result.value.intact ? (
-            <p class="hcw-notice hcw-notice-ok">{t("admin.audit.intact", { rows: result.value.rows })}</p>
-          ) : (
-            <p class="hcw-notice hcw-notice-warn">{t("admin.audit.broken")}</p>
-          ))}
-      </div>
     </section>
   );
 }
@@ -694,10 +1103,17 @@ export function StatisticsSection({ view, queues }: { view: StatisticsView; queu
 
 // ---------------------------------------------------------------- the app
 
-function Console({ deps }: { deps: AdminDeps }) {
+function defaultCopy(text: string): Promise<void> {
+  if (!globalThis.navigator?.clipboard) return Promise.reject(new Error("no clipboard"));
+  return globalThis.navigator.clipboard.writeText(text);
+}
+
+/** The console of a signed-in administrator. */
+export function AdminConsole({ deps }: { deps: AdminDeps }) {
   const { api } = deps;
   const users = useSignal<AdminUser[] | null>(null);
   const queues = useSignal<AdminQueue[] | null>(null);
+  const keysUser = useSignal("");
   const monitor = useMemo(() => new MediaNodesMonitor(api, deps.clock), [api, deps.clock]);
   const stats = useMemo(() => new StatisticsView(api, deps.now?.()), [api, deps.now]);
   const loadUsers = async () => {
@@ -718,7 +1134,16 @@ function Console({ deps }: { deps: AdminDeps }) {
             <a href="#admin-users">{t("admin.users.title")}</a>
           </li>
           <li>
+            <a href="#admin-api-keys">{t("admin.keys.title")}</a>
+          </li>
+          <li>
             <a href="#admin-queues">{t("admin.queues.title")}</a>
+          </li>
+          <li>
+            <a href="#admin-organisations">{t("admin.orgs.title")}</a>
+          </li>
+          <li>
+            <a href="#admin-settings">{t("admin.settings.title")}</a>
           </li>
           <li>
             <a href="#admin-media-nodes">{t("admin.media.title")}</a>
@@ -731,8 +1156,19 @@ function Console({ deps }: { deps: AdminDeps }) {
           </li>
         </ul>
       </nav>
-      <UsersSection api={api} users={users.value} reload={loadUsers} />
+      <UsersSection
+        api={api}
+        users={users.value}
+        reload={loadUsers}
+        onApiKeys={(u) => {
+          keysUser.value = u.id;
+          refocus("keys-user");
+        }}
+      />
+      <ApiKeysSection api={api} users={users.value} userId={keysUser.value} onUser={(id) => (keysUser.value = id)} copy={deps.copy ?? defaultCopy} />
       <QueuesSection api={api} queues={queues.value} users={users.value} reload={loadQueues} />
+      <OrganisationsSection api={api} />
+      <SettingsSection api={api} />
       <MediaNodesSection monitor={monitor} />
       <AuditSection api={api} />
       <StatisticsSection view={stats} queues={queues.value} />
@@ -741,22 +1177,7 @@ function Console({ deps }: { deps: AdminDeps }) {
 }
 
 function titleOf(s: AuthScreen): string {
-  switch (s.name) {
-    case "loading":
-      return t("common.loading");
-    case "signin":
-      return t("doctor.signInTitle");
-    case "second_factor":
-      return t("doctor.secondFactorTitle");
-    case "enrol":
-      return t("doctor.enrolTitle");
-    case "recovery":
-      return t("doctor.recoveryTitle");
-    case "setup":
-      return s.purpose === "reset" ? t("doctor.resetTitle") : t("doctor.setupTitle");
-    case "ready":
-      return t("admin.title");
-  }
+  return s.name === "ready" ? t("admin.title") : authTitle(s);
 }
 
 export interface AdminAppProps {
@@ -776,7 +1197,7 @@ export function AdminApp({ auth, deps }: AdminAppProps) {
       </p>
     );
   } else if (screen.name === "ready") {
-    body = <Console deps={all} />;
+    body = <AdminConsole deps={all} />;
   } else {
     body = <AuthStep auth={auth} screen={screen} />;
   }

@@ -1,11 +1,13 @@
 /**
  * The admin app's calls to the API (session cookie, same origin): users,
- * queues, media nodes, the audit trail's check and the statistics. The
+ * API keys, queues, interpreter organisations, media nodes, the audit
+ * trail (its check and its events), the instance settings and logo, and
+ * the statistics. The
  * shapes come from the generated OpenAPI types; every call takes an
  * optional fetch so tests can answer it.
  */
 import { API_BASE, MalformedBodyError, requestJson, requireObject, type FetchLike } from "../shared/api";
-import type { components } from "../shared/api-schema";
+import type { components, operations } from "../shared/api-schema";
 
 type Schemas = components["schemas"];
 export type AdminUser = Schemas["userBody"];
@@ -17,6 +19,29 @@ export type AuditCheck = Schemas["verifyBody"];
 export type StatisticsReport = Schemas["Report"];
 export type StatisticsFigures = Schemas["Figures"];
 export type StatisticsRow = Schemas["Row"];
+export type UserChanges = Schemas["updateUserRequest"];
+export type ApiKey = Schemas["apiKeyBody"];
+export type NewApiKey = Schemas["createAPIKeyRequest"];
+export type CreatedApiKey = Schemas["createdAPIKeyBody"];
+export type Organisation = Schemas["organisationBody"];
+export type OrganisationFields = Schemas["organisationRequest"];
+export type SettingsBody = Schemas["settingsBody"];
+export type InstanceSettings = Schemas["Settings"];
+export type LogoInfo = Schemas["logoBody"];
+export type AuditEvent = Schemas["auditEventBody"];
+export type AuditPage = Schemas["auditListBody"];
+/** The audit listing's query: filters, the page cursor (before) and size (limit). */
+export type AuditQuery = NonNullable<operations["listAuditEvents"]["parameters"]["query"]>;
+
+/** The logo's limits, as the API enforces them. */
+export const LOGO_MAX_BYTES = 256 * 1024;
+export const LOGO_TYPES: readonly string[] = ["image/png", "image/jpeg", "image/webp"];
+
+/** The filters of the users list (the API's role and status query). */
+export interface UserFilter {
+  role?: Role;
+  status?: "active" | "pending_approval" | "disabled";
+}
 
 export type Role = "admin" | "doctor" | "nurse" | "scheduler";
 export const ROLES: readonly Role[] = ["admin", "doctor", "nurse", "scheduler"];
@@ -36,6 +61,20 @@ function object<T>(body: unknown): T {
   return requireObject(body) as T;
 }
 
+/** Checks the body of the settings routes: a settings object inside. */
+function settingsBody(body: unknown): SettingsBody {
+  const obj = requireObject(body);
+  requireObject(obj["settings"]);
+  return obj as SettingsBody;
+}
+
+/** The query string of an audit listing (empty filters left out). */
+export function auditSearch(q: AuditQuery): string {
+  const p = new URLSearchParams();
+  for (const [k, v] of Object.entries(q)) if (v !== undefined && v !== "") p.set(k, String(v));
+  return p.toString();
+}
+
 export interface AdminApiOptions {
   fetch?: FetchLike;
 }
@@ -51,8 +90,55 @@ export class AdminApi {
     return requestJson(method, path, parse, o);
   }
 
-  async listUsers(): Promise<AdminUser[]> {
-    return (await this.req("GET", "/admin/users?limit=100", listOf<Schemas["userListBody"]>("users"))).users;
+  async listUsers(f: UserFilter = {}): Promise<AdminUser[]> {
+    const q = new URLSearchParams();
+    if (f.role) q.set("role", f.role);
+    if (f.status) q.set("status", f.status);
+    q.set("limit", "100");
+    return (await this.req("GET", `/admin/users?${q.toString()}`, listOf<Schemas["userListBody"]>("users"))).users;
+  }
+
+  updateUser(id: string, c: UserChanges): Promise<AdminUser> {
+    return this.req("PATCH", `/admin/users/${enc(id)}`, object<AdminUser>, c);
+  }
+
+  /** A nurse's pending account becomes active (409 invalid_transition otherwise). */
+  approveUser(id: string): Promise<AdminUser> {
+    return this.req("POST", `/admin/users/${enc(id)}/approve`, object<AdminUser>);
+  }
+
+  /** Removes the user's second factor: their sessions end and they enrol again at the next sign-in. */
+  resetSecondFactor(id: string): Promise<void> {
+    return this.req("POST", `/admin/users/${enc(id)}/second-factor-reset`, null);
+  }
+
+  async listApiKeys(userId: string): Promise<ApiKey[]> {
+    return (await this.req("GET", `/admin/users/${enc(userId)}/api-keys`, listOf<Schemas["apiKeyListBody"]>("api_keys"))).api_keys;
+  }
+
+  /** The answer holds the secret (key), which the API never shows again. */
+  createApiKey(k: NewApiKey): Promise<CreatedApiKey> {
+    return this.req("POST", "/admin/api-keys", object<CreatedApiKey>, k);
+  }
+
+  revokeApiKey(id: string): Promise<void> {
+    return this.req("POST", `/admin/api-keys/${enc(id)}/revoke`, null);
+  }
+
+  async listOrganisations(): Promise<Organisation[]> {
+    return (await this.req("GET", "/admin/interpreter-organisations", listOf<Schemas["organisationListBody"]>("organisations"))).organisations;
+  }
+
+  createOrganisation(o: OrganisationFields): Promise<Organisation> {
+    return this.req("POST", "/admin/interpreter-organisations", object<Organisation>, o);
+  }
+
+  updateOrganisation(id: string, o: OrganisationFields): Promise<Organisation> {
+    return this.req("PUT", `/admin/interpreter-organisations/${enc(id)}`, object<Organisation>, o);
+  }
+
+  deleteOrganisation(id: string): Promise<void> {
+    return this.req("DELETE", `/admin/interpreter-organisations/${enc(id)}`, null);
   }
 
   createUser(u: NewUser): Promise<CreatedUser> {
@@ -86,6 +172,39 @@ export class AdminApi {
   /** GET /admin/audit/verification: 409 with the same body when the chain is broken. */
   verifyAudit(): Promise<AuditCheck> {
     return this.req("GET", "/admin/audit/verification", object<AuditCheck>);
+  }
+
+  /** Audit events, newest first, a page at a time (next_before: the cursor of the next page, null on the last). */
+  listAudit(q: AuditQuery): Promise<AuditPage> {
+    const qs = auditSearch(q);
+    return this.req("GET", `/admin/audit${qs ? `?${qs}` : ""}`, listOf<AuditPage>("events"));
+  }
+
+  getSettings(): Promise<SettingsBody> {
+    return this.req("GET", "/admin/settings", settingsBody);
+  }
+
+  /** Replaces the whole settings document. */
+  updateSettings(s: InstanceSettings): Promise<SettingsBody> {
+    return this.req("PUT", "/admin/settings", settingsBody, s);
+  }
+
+  /** Replaces the logo: the image itself is the body, with its own Content-Type. */
+  uploadLogo(image: Blob): Promise<SettingsBody> {
+    const send: FetchLike = this.opts.fetch ?? ((input, init) => globalThis.fetch(input, init));
+    return requestJson("PUT", "/admin/settings/logo", settingsBody, {
+      fetch: (input, init) =>
+        send(input, {
+          ...init,
+          headers: { ...(init?.headers as Record<string, string> | undefined), "Content-Type": image.type || "application/octet-stream" },
+          body: image,
+        }),
+    });
+  }
+
+  /** 404 when there is no logo. */
+  deleteLogo(): Promise<void> {
+    return this.req("DELETE", "/admin/settings/logo", null);
   }
 
   statistics(f: StatisticsFilter): Promise<StatisticsReport> {

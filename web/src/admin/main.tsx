@@ -2,7 +2,8 @@ import "../shared/theme.css";
 import "../shared/call.css";
 import "./admin.css";
 import { render } from "preact";
-import { APP_TITLES, PRODUCT_NAME } from "../shared/apps";
+import { PRODUCT_NAME } from "../shared/apps";
+import { pageTitle, startBranding } from "../shared/branding";
 import { chooseLanguage, setLanguage } from "../shared/i18n";
 import { DoctorAuth } from "../doctor/auth";
 import { AdminApp } from "./App";
@@ -11,7 +12,9 @@ import { AdminApp } from "./App";
 export async function startAdminApp(root: HTMLElement | null = document.getElementById("app")): Promise<DoctorAuth> {
   if (!root) throw new Error(`${PRODUCT_NAME} admin: no #app element in the page`);
   document.body.dataset["app"] = "admin";
-  document.title = `${PRODUCT_NAME} — ${APP_TITLES.admin}`;
+  document.title = pageTitle("admin");
+  // In parallel with the language; applied whenever it answers.
+  void startBranding("admin");
   await setLanguage(chooseLanguage());
   // The same sign-in steps and /api/v1/auth routes as the doctor app.
   const auth = new DoctorAuth();

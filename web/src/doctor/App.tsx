@@ -1,242 +1,61 @@
-import { useEffect, useMemo, useRef } from "preact/hooks";
-import { useSignal } from "@preact/signals";
+import { useEffect, useMemo } from "preact/hooks";
+import { signal, useSignal, type Signal } from "@preact/signals";
 import { AppShell } from "../shared/AppShell";
 import type { Consultation, StaffUser } from "../shared/api-types";
 import { CallPanel } from "../shared/CallPanel";
 import { CallSession } from "../shared/call-session";
-import { ChatStore, type ChatItem } from "../shared/chat";
+import { ChatStore, type ChatItem, sessionPersist } from "../shared/chat";
 import { ChatPanel } from "../shared/ChatPanel";
 import { formatDate, t } from "../shared/i18n";
 import { LanguageMenu } from "../shared/LanguageMenu";
 import { RealtimeClient } from "../shared/realtime";
+import { AuthStep, authTitle, ErrorLine, type MoreErrors } from "../shared/signin";
 import * as api from "./api";
 import type { AuthScreen, DoctorAuth } from "./auth";
 import { Dashboard } from "./dashboard";
+import { ArrivalAlert } from "./alerts";
+import { ParticipantsStore } from "./consultation-stores";
+import { EstimateControl, NotePanel, ParticipantsPanel, TransferPanel } from "./consultation-tools";
+import { HistoryView } from "./history";
+import { InvitesPanel } from "./invites";
+import { IdleWatch, idleOptionsFor, type IdleOptions } from "./idle";
+import { PasskeySignInButton, SecuritySection } from "./security";
+import { IdleWarning, SoundToggle, WorkspaceNav, type WorkspaceView } from "./workspace-extras";
 
 /** What the workspace needs from outside (tests pass fakes). */
 export interface WorkspaceDeps {
   createRealtime: () => RealtimeClient;
   dashboard: (rt: RealtimeClient) => Dashboard;
-  consultation: (id: string) => Promise<Consultation>;
+  consultation: (id: string) => Promise<api.ConsultationDetail>;
   closeConsultation: (id: string) => Promise<Consultation>;
   createInvite: typeof api.createInvite;
   chat: typeof api.doctorChat;
   calls: typeof api.doctorCallApi;
+  /** The sound and title badge of arrivals. */
+  alerts: () => ArrivalAlert;
+  /** The idle-timeout clock (idle.ts), set from the server's idle timeout. */
+  idle: (o: Pick<IdleOptions, "onExpire" | "busy" | "idleMs" | "warnMs" | "keepAliveMs">) => IdleWatch;
 }
 
 const defaultDeps: WorkspaceDeps = {
   createRealtime: () => new RealtimeClient({ verifySession: async () => api.getMe().then(() => true, () => false) }),
   dashboard: () => new Dashboard(),
-  consultation: api.getConsultation,
+  consultation: api.getConsultationDetail,
   closeConsultation: api.closeConsultation,
   createInvite: api.createInvite,
   chat: api.doctorChat,
   calls: api.doctorCallApi,
+  alerts: () => new ArrivalAlert(),
+  idle: (o) => new IdleWatch({ ...o, keepAlive: api.getMe }),
 };
 
-function errorText(code: string | null): string | null {
-  switch (code) {
-    case null:
-      return null;
-    case "invalid_credentials":
-      return t("doctor.error.invalid_credentials");
-    case "invalid_code":
-      return t("doctor.error.invalid_code");
-    case "throttled":
-      return t("doctor.error.throttled");
-    case "account_not_active":
-      return t("doctor.error.account_not_active");
-    case "weak_password":
-      return t("doctor.error.weak_password");
-    case "token_invalid":
-      return t("doctor.error.token_invalid");
-    case "already_accepted":
-      return t("doctor.error.already_accepted");
-    case "network":
-      return t("doctor.error.network");
-    default:
-      return t("doctor.error.generic");
-  }
-}
-
-function ErrorLine({ code, id }: { code: string | null; id: string }) {
-  const text = errorText(code);
-  return text ? (
-    <p id={id} class="hcw-field-error" role="alert">
-      {text}
-    </p>
-  ) : null;
-}
+/** The doctor app's own error texts (the sign-in's are in shared/signin). */
+const doctorErrors: MoreErrors = (code) => (code === "already_accepted" ? t("doctor.error.already_accepted") : null);
 
 function patientName(c: Consultation): string {
   const p = c.patient;
   const name = p ? `${p.first_name} ${p.last_name}`.trim() : "";
   return name || t("doctor.unnamedPatient");
-}
-
-// ---------------------------------------------------------------- sign-in
-
-function SignInForm({ auth, notice }: { auth: DoctorAuth; notice?: "password_set" | "signed_out" }) {
-  const email = useSignal("");
-  const password = useSignal("");
-  return (
-    <form
-      class="hcw-card hcw-form"
-      noValidate
-      aria-describedby={auth.error.value ? "signin-error" : undefined}
-      onSubmit={(e) => {
-        e.preventDefault();
-        void auth.signIn(email.value, password.value);
-      }}
-    >
-      {notice === "password_set" && (
-        <p class="hcw-notice hcw-notice-ok" role="status">
-          {t("doctor.passwordSet")}
-        </p>
-      )}
-      {notice === "signed_out" && (
-        <p class="hcw-notice" role="status">
-          {t("doctor.signedOut")}
-        </p>
-      )}
-      <div class="hcw-field">
-        <label for="signin-email">{t("doctor.email")}</label>
-        <input id="signin-email" type="email" autoComplete="username" required value={email.value} onInput={(e) => (email.value = e.currentTarget.value)} />
-      </div>
-      <div class="hcw-field">
-        <label for="signin-password">{t("doctor.password")}</label>
-        <input
-          id="signin-password"
-          type="password"
-          autoComplete="current-password"
-          required
-          value={password.value}
-          onInput={(e) => (password.value = e.currentTarget.value)}
-        />
-      </div>
-      <ErrorLine code={auth.error.value} id="signin-error" />
-      <button id="signin-submit" type="submit" class="hcw-button" disabled={auth.busy.value || !email.value || !password.value}>
-        {t("doctor.signIn")}
-      </button>
-    </form>
-  );
-}
-
-function CodeForm({ auth, onCode, hint }: { auth: DoctorAuth; onCode: (code: string) => void; hint: string }) {
-  const code = useSignal("");
-  const ref = useRef<HTMLInputElement>(null);
-  useEffect(() => ref.current?.focus(), []);
-  return (
-    <form
-      class="hcw-form"
-      noValidate
-      onSubmit={(e) => {
-        e.preventDefault();
-        onCode(code.value);
-      }}
-    >
-      <div class="hcw-field">
-        <label for="totp-code">{t("doctor.code")}</label>
-        <input
-          ref={ref}
-          id="totp-code"
-          type="text"
-          inputMode="numeric"
-          autoComplete="one-time-code"
-          aria-describedby="totp-hint"
-          value={code.value}
-          onInput={(e) => (code.value = e.currentTarget.value)}
-        />
-        <p id="totp-hint" class="hcw-hint">
-          {hint}
-        </p>
-      </div>
-      <ErrorLine code={auth.error.value} id="totp-error" />
-      <button id="totp-submit" type="submit" class="hcw-button" disabled={auth.busy.value || code.value.trim() === ""}>
-        {t("doctor.verify")}
-      </button>
-    </form>
-  );
-}
-
-function EnrolScreen({ auth, screen }: { auth: DoctorAuth; screen: Extract<AuthScreen, { name: "enrol" }> }) {
-  const e = screen.enrolment;
-  return (
-    <section class="hcw-card">
-      <p>{t("doctor.enrolIntro")}</p>
-      {e ? (
-        <>
-          <img class="hcw-qr" src={`data:image/png;base64,${e.qr_png}`} alt={t("doctor.qrAlt")} width={200} height={200} />
-          <p class="hcw-hint">
-            {t("doctor.secretLabel")} <code id="totp-secret">{e.secret}</code>
-          </p>
-          <CodeForm auth={auth} onCode={(c) => void auth.confirmEnrolment(c)} hint={t("doctor.enrolHint")} />
-        </>
-      ) : (
-        <>
-          <ErrorLine code={auth.error.value} id="enrol-error" />
-          <button type="button" class="hcw-button" onClick={() => void auth.beginEnrolment()} disabled={auth.busy.value}>
-            {t("common.retry")}
-          </button>
-        </>
-      )}
-    </section>
-  );
-}
-
-function RecoveryScreen({ auth, codes }: { auth: DoctorAuth; codes: string[] }) {
-  return (
-    <section class="hcw-card">
-      <p>{t("doctor.recoveryIntro")}</p>
-      <ul class="hcw-codes" id="recovery-codes">
-        {codes.map((c) => (
-          <li key={c}>
-            <code>{c}</code>
-          </li>
-        ))}
-      </ul>
-      <button id="recovery-done" type="button" class="hcw-button" onClick={() => void auth.finishEnrolment()}>
-        {t("doctor.recoveryDone")}
-      </button>
-    </section>
-  );
-}
-
-function SetupScreen({ auth }: { auth: DoctorAuth }) {
-  const pw = useSignal("");
-  const again = useSignal("");
-  const mismatch = useSignal(false);
-  return (
-    <form
-      class="hcw-card hcw-form"
-      noValidate
-      onSubmit={(e) => {
-        e.preventDefault();
-        mismatch.value = pw.value !== again.value;
-        if (!mismatch.value) void auth.setPassword(pw.value);
-      }}
-    >
-      <p>{t("doctor.setupIntro")}</p>
-      <div class="hcw-field">
-        <label for="setup-password">{t("doctor.newPassword")}</label>
-        <input id="setup-password" type="password" autoComplete="new-password" minLength={8} maxLength={128} value={pw.value} onInput={(e) => (pw.value = e.currentTarget.value)} />
-        <p class="hcw-hint">{t("doctor.passwordRules")}</p>
-      </div>
-      <div class="hcw-field">
-        <label for="setup-confirm">{t("doctor.confirmPassword")}</label>
-        <input id="setup-confirm" type="password" autoComplete="new-password" value={again.value} onInput={(e) => (again.value = e.currentTarget.value)} />
-      </div>
-      {mismatch.value && (
-        <p class="hcw-field-error" role="alert">
-          {t("doctor.passwordMismatch")}
-        </p>
-      )}
-      <ErrorLine code={auth.error.value} id="setup-error" />
-      <button id="setup-submit" type="submit" class="hcw-button" disabled={auth.busy.value || pw.value.length < 8}>
-        {t("doctor.setPassword")}
-      </button>
-    </form>
-  );
 }
 
 // ---------------------------------------------------------------- dashboard
@@ -250,7 +69,7 @@ function WaitingList({ board, onOpen }: { board: Dashboard; onOpen: (id: string)
       <h2 id="waiting-title" class="hcw-card-title">
         {t("doctor.waitingTitle")}
       </h2>
-      <ErrorLine code={board.error.value} id="board-error" />
+      <ErrorLine code={board.error.value} id="board-error" more={doctorErrors} />
       {board.loaded.value && queues.length === 0 && <p class="hcw-muted">{t("doctor.noQueues")}</p>}
       <ul id="waiting-list" class="hcw-rows" aria-live="polite">
         {all.length === 0 && board.loaded.value && queues.length > 0 && <li class="hcw-muted">{t("doctor.nobodyWaiting")}</li>}
@@ -278,6 +97,7 @@ function WaitingList({ board, onOpen }: { board: Dashboard; onOpen: (id: string)
             >
               {t("doctor.accept")}
             </button>
+            <EstimateControl consultationId={c.id} current={c.estimated_start_at} />
           </li>
         ))}
       </ul>
@@ -410,13 +230,29 @@ function InviteForm({ board, create }: { board: Dashboard; create: WorkspaceDeps
 
 // ---------------------------------------------------------------- a consultation
 
-function ConsultationView({ id, user, rt, deps, onBack }: { id: string; user: StaffUser; rt: RealtimeClient; deps: WorkspaceDeps; onBack: () => void }) {
-  const consultation = useSignal<Consultation | null>(null);
+function ConsultationView({
+  id,
+  user,
+  rt,
+  deps,
+  onBack,
+  inCall,
+}: {
+  id: string;
+  user: StaffUser;
+  rt: RealtimeClient;
+  deps: WorkspaceDeps;
+  onBack: () => void;
+  /** Set while a call is on (the idle clock keeps running then). */
+  inCall?: Signal<boolean>;
+}) {
+  const consultation = useSignal<api.ConsultationDetail | null>(null);
   const confirming = useSignal(false);
   const closed = useSignal(false);
   const error = useSignal<string | null>(null);
-  const chat = useMemo(() => new ChatStore(deps.chat(id), { userId: user.id }), [id]);
+  const chat = useMemo(() => new ChatStore(deps.chat(id), { userId: user.id }, { persist: sessionPersist(id, user.id) }), [id]);
   const call = useMemo(() => new CallSession(id, deps.calls(id), { identity: `u-${user.id}`, role: "doctor" }), [id]);
+  const participants = useMemo(() => new ParticipantsStore(id), [id]);
 
   useEffect(() => {
     void deps.consultation(id).then(
@@ -429,6 +265,7 @@ function ConsultationView({ id, user, rt, deps, onBack }: { id: string; user: St
     const offs = [
       chat.attach(rt, id),
       call.attach(rt),
+      participants.attach(rt),
       rt.on("consultation.closed", (d) => {
         if (d.consultation_id === id) closed.value = true;
       }),
@@ -444,7 +281,16 @@ function ConsultationView({ id, user, rt, deps, onBack }: { id: string; user: St
 
   const phase = call.phase.value.name;
   const c = consultation.value;
-  const senderLabel = (item: ChatItem) => (item.senderParticipantId ? (c ? patientName(c) : t("call.otherParticipant")) : t("chat.careTeam"));
+  useEffect(() => {
+    if (inCall) inCall.value = phase !== "none" && phase !== "ended";
+  }, [phase]);
+  useEffect(() => () => void (inCall && (inCall.value = false)), []);
+  const senderLabel = (item: ChatItem) => {
+    if (!item.senderParticipantId) return t("chat.careTeam");
+    const p = participants.list.value.find((x) => x.participant_id === item.senderParticipantId);
+    if (p && p.role !== "patient") return p.display_name || `${p.first_name} ${p.last_name}`.trim();
+    return c ? patientName(c) : t("call.otherParticipant");
+  };
 
   return (
     <div class="hcw-consultation">
@@ -514,14 +360,29 @@ function ConsultationView({ id, user, rt, deps, onBack }: { id: string; user: St
       </section>
       <CallPanel session={call} precall={false} leaveLabel={t("call.hangUp")} />
       <ChatPanel chat={chat} senderLabel={senderLabel} readOnly={closed.value} />
+      <ParticipantsPanel store={participants} consultationId={id} closed={closed.value} />
+      {c && <NotePanel consultationId={id} initial={c.note ?? ""} />}
+      {c && !closed.value && <TransferPanel consultationId={id} currentQueueId={c.queue_id} onTransferred={onBack} />}
     </div>
   );
 }
 
-function Workspace({ auth, user, deps }: { auth: DoctorAuth; user: StaffUser; deps: WorkspaceDeps }) {
+function Workspace({ auth, user, deps, view }: { auth: DoctorAuth; user: StaffUser; deps: WorkspaceDeps; view: Signal<WorkspaceView> }) {
   const rt = useMemo(() => deps.createRealtime(), []);
   const board = useMemo(() => deps.dashboard(rt), [rt]);
+  const alerts = useMemo(() => deps.alerts(), []);
+  const inCall = useMemo(() => signal(false), []);
+  const idle = useMemo(
+    () =>
+      deps.idle({
+        ...idleOptionsFor(user.session_idle_timeout_seconds),
+        onExpire: () => void auth.signOut(),
+        busy: () => inCall.value,
+      }),
+    [],
+  );
   const open = useSignal<string | null>(null);
+  const invitesVersion = useSignal(0);
 
   useEffect(() => {
     const off = board.attach(rt);
@@ -536,44 +397,65 @@ function Workspace({ auth, user, deps }: { auth: DoctorAuth; user: StaffUser; de
     };
   }, [rt]);
 
+  useEffect(() => alerts.attach(board), [alerts, board]);
+  // Signed in again: the waiting room first.
+  useEffect(() => () => void (view.value = "dashboard"), []);
+  useEffect(() => idle.start(), [idle]);
+
   useEffect(() => {
     document.getElementById("page-title")?.focus();
-  }, [open.value]);
+  }, [open.value, view.value]);
 
+  let main;
   if (open.value) {
-    return <ConsultationView id={open.value} user={user} rt={rt} deps={deps} onBack={() => (open.value = null)} />;
+    main = <ConsultationView id={open.value} user={user} rt={rt} deps={deps} inCall={inCall} onBack={() => (open.value = null)} />;
+  } else if (view.value === "history") {
+    main = <HistoryView userId={user.id} deps={{ chat: deps.chat }} />;
+  } else if (view.value === "security") {
+    main = <SecuritySection />;
+  } else {
+    main = (
+      <div class="hcw-dashboard">
+        {rt.state.value === "reconnecting" && (
+          <p class="hcw-notice hcw-notice-warn" role="status" id="connection-status">
+            {t("connection.reconnecting")}
+          </p>
+        )}
+        <SoundToggle alert={alerts} />
+        <WaitingList board={board} onOpen={(id) => (open.value = id)} />
+        <ActiveList board={board} onOpen={(id) => (open.value = id)} />
+        <InviteForm
+          board={board}
+          create={async (invite) => {
+            const issued = await deps.createInvite(invite);
+            invitesVersion.value++;
+            return issued;
+          }}
+        />
+        <InvitesPanel rt={rt} version={invitesVersion.value} />
+      </div>
+    );
   }
   return (
-    <div class="hcw-dashboard">
-      {rt.state.value === "reconnecting" && (
-        <p class="hcw-notice hcw-notice-warn" role="status" id="connection-status">
-          {t("connection.reconnecting")}
-        </p>
-      )}
-      <WaitingList board={board} onOpen={(id) => (open.value = id)} />
-      <ActiveList board={board} onOpen={(id) => (open.value = id)} />
-      <InviteForm board={board} create={deps.createInvite} />
-    </div>
+    <>
+      <IdleWarning watch={idle} />
+      <WorkspaceNav
+        view={open.value ? "dashboard" : view.value}
+        onChange={(v) => {
+          open.value = null;
+          view.value = v;
+        }}
+      />
+      {main}
+    </>
   );
 }
 
-function titleOf(s: AuthScreen): string {
-  switch (s.name) {
-    case "loading":
-      return t("common.loading");
-    case "signin":
-      return t("doctor.signInTitle");
-    case "second_factor":
-      return t("doctor.secondFactorTitle");
-    case "enrol":
-      return t("doctor.enrolTitle");
-    case "recovery":
-      return t("doctor.recoveryTitle");
-    case "setup":
-      return s.purpose === "reset" ? t("doctor.resetTitle") : t("doctor.setupTitle");
-    case "ready":
-      return t("doctor.dashboardTitle");
-  }
+function titleOf(s: AuthScreen, view: WorkspaceView): string {
+  if (s.name !== "ready") return authTitle(s);
+  if (view === "history") return t("doctor.historyNav");
+  if (view === "security") return t("doctor.securityTitle");
+  return t("doctor.dashboardTitle");
 }
 
 export interface DoctorAppProps {
@@ -585,38 +467,16 @@ export interface DoctorAppProps {
 export function DoctorApp({ auth, deps }: DoctorAppProps) {
   const screen = auth.screen.value;
   const all = useMemo(() => ({ ...defaultDeps, ...deps }), [deps]);
-  let body;
-  switch (screen.name) {
-    case "loading":
-      body = (
-        <p class="hcw-busy" role="status">
-          {t("common.loading")}
-        </p>
-      );
-      break;
-    case "signin":
-      body = <SignInForm auth={auth} notice={screen.notice} />;
-      break;
-    case "second_factor":
-      body = (
-        <section class="hcw-card">
-          <CodeForm auth={auth} onCode={(c) => void auth.verify(c)} hint={t("doctor.codeHint")} />
-        </section>
-      );
-      break;
-    case "enrol":
-      body = <EnrolScreen auth={auth} screen={screen} />;
-      break;
-    case "recovery":
-      body = <RecoveryScreen auth={auth} codes={screen.codes} />;
-      break;
-    case "setup":
-      body = <SetupScreen auth={auth} />;
-      break;
-    case "ready":
-      body = <Workspace auth={auth} user={screen.user} deps={all} />;
-      break;
-  }
+  const view = useSignal<WorkspaceView>("dashboard");
+  const body =
+    screen.name === "ready" ? (
+      <Workspace auth={auth} user={screen.user} deps={all} view={view} />
+    ) : (
+      <>
+        <AuthStep auth={auth} screen={screen} />
+        {screen.name === "second_factor" && <PasskeySignInButton auth={auth} />}
+      </>
+    );
   const headerEnd = (
     <>
       <LanguageMenu />
@@ -628,7 +488,7 @@ export function DoctorApp({ auth, deps }: DoctorAppProps) {
     </>
   );
   return (
-    <AppShell app="doctor" title={titleOf(screen)} headerEnd={headerEnd} labels={{ version: t("app.version"), skip: t("app.skip") }}>
+    <AppShell app="doctor" title={titleOf(screen, view.value)} headerEnd={headerEnd} labels={{ version: t("app.version"), skip: t("app.skip") }}>
       {body}
     </AppShell>
   );

@@ -3,7 +3,8 @@
  * staffapi (sign-in, TOTP, setup links, me) and consultationapi (queues,
  * waiting lists, consultations, invites, chat, calls).
  */
-import { getJson, requestJson } from "../shared/api";
+import { MalformedBodyError, getJson, requestJson, requireObject } from "../shared/api";
+import type { components } from "../shared/api-schema";
 import {
   parseChatAck,
   parseChatMessagePage,
@@ -114,4 +115,156 @@ export function doctorChat(consultationId: string): ChatTransport {
 /** The call operations of a consultation, as its doctor. */
 export function doctorCallApi(consultationId: string): CallApi {
   return callApi(`/consultations/${enc(consultationId)}/call`);
+}
+
+// ---------------------------------------------------------------- consultation tools, history, invites, passkeys
+// Shapes from the generated OpenAPI types (src/shared/api-schema.ts).
+
+type Schemas = components["schemas"];
+export type ConsultationRecord = Schemas["consultationBody"];
+export type Feedback = Schemas["feedbackBody"];
+export type Participant = Schemas["participantBody"];
+export type NewParticipant = Schemas["addParticipantRequest"];
+export type IssuedParticipantInvite = Schemas["issuedBody"];
+export type InviteRecord = Schemas["inviteBody"];
+export type InterpreterOrganisation = Schemas["organisationBody"];
+export type InterpreterRequest = Schemas["interpreterRequestBody"];
+export type TransferTarget = Schemas["transferRequest"];
+export type Passkey = Schemas["passkeyBody"];
+export type Colleague = Schemas["colleagueBody"];
+export type PasskeyEnrolled = Schemas["passkeyEnrolledBody"];
+export type SessionRecord = Schemas["sessionBody"];
+/** A consultation as the doctor reads it: the parsed fields, plus the private note and the feedback. */
+export type ConsultationDetail = Consultation & Pick<ConsultationRecord, "note" | "feedback">;
+
+/** Checks that body is an object holding an array under key, and returns it as T. */
+function listOf<T>(key: string) {
+  return (body: unknown): T => {
+    const obj = requireObject(body);
+    if (!Array.isArray(obj[key])) throw new MalformedBodyError(`expected "${key}" to be an array`);
+    return obj as T;
+  };
+}
+
+function object<T>(body: unknown): T {
+  return requireObject(body) as T;
+}
+
+function parseDetail(body: unknown): ConsultationDetail {
+  const c: ConsultationDetail = parseConsultation(body);
+  const o = requireObject(body);
+  if (typeof o["note"] === "string") c.note = o["note"];
+  if (Array.isArray(o["feedback"])) c.feedback = o["feedback"] as Feedback[];
+  return c;
+}
+
+/** GET /consultations/{id} with the private note and the feedback. */
+export function getConsultationDetail(id: string): Promise<ConsultationDetail> {
+  return getJson(`/consultations/${enc(id)}`, parseDetail);
+}
+
+/** One page of my closed consultations, newest first. */
+export interface HistoryPage {
+  consultations: ConsultationDetail[];
+  /** The cursor of the next page. */
+  next?: string;
+}
+
+/** GET /consultations?status=closed: my closed consultations (with feedback), newest first. */
+export async function consultationHistory(cursor?: string, limit = 25): Promise<HistoryPage> {
+  const q = `status=closed&limit=${limit}${cursor ? `&cursor=${enc(cursor)}` : ""}`;
+  const page = await getJson(`/consultations?${q}`, listOf<Schemas["consultationListBody"]>("consultations"));
+  const out: HistoryPage = { consultations: page.consultations.map(parseDetail) };
+  if (page.next) out.next = page.next;
+  return out;
+}
+
+/** PUT /consultations/{id}/note: replaces the private note (empty removes it). */
+export function saveNote(id: string, text: string): Promise<void> {
+  const body: Schemas["noteRequest"] = { text };
+  return requestJson("PUT", `/consultations/${enc(id)}/note`, null, { body });
+}
+
+/** POST /consultations/{id}/estimate: the patient is told the doctor starts in this many minutes (pending only). */
+export function sendEstimate(id: string, minutes: number): Promise<Consultation> {
+  const body: Schemas["estimateRequest"] = { minutes };
+  return requestJson("POST", `/consultations/${enc(id)}/estimate`, parseConsultation, { body });
+}
+
+/** GET /colleagues: the other active doctors, by last name. */
+export async function colleagues(): Promise<Colleague[]> {
+  return (await getJson("/colleagues", listOf<Schemas["colleagueListBody"]>("doctors"))).doctors;
+}
+
+/** POST /consultations/{id}/transfer: to another queue or doctor, where it waits again. */
+export function transferConsultation(id: string, to: TransferTarget): Promise<Consultation> {
+  return requestJson("POST", `/consultations/${enc(id)}/transfer`, parseConsultation, { body: to });
+}
+
+/** GET /consultations/{id}/participants: patient first, with presence and the latest invite's status. */
+export async function listParticipants(id: string): Promise<Participant[]> {
+  return (await getJson(`/consultations/${enc(id)}/participants`, listOf<Schemas["participantListBody"]>("participants"))).participants;
+}
+
+/** POST /consultations/{id}/invites: a guest, interpreter or expert; the link is answered once. */
+export function addParticipant(id: string, p: NewParticipant): Promise<IssuedParticipantInvite> {
+  return requestJson("POST", `/consultations/${enc(id)}/invites`, object<IssuedParticipantInvite>, { body: p });
+}
+
+/** GET /interpreter-organisations: names and languages. */
+export async function interpreterOrganisations(): Promise<InterpreterOrganisation[]> {
+  return (await getJson("/interpreter-organisations", listOf<Schemas["organisationListBody"]>("organisations"))).organisations;
+}
+
+/** POST /consultations/{id}/interpreter-requests: every member of the organisation is mailed a link. */
+export function requestInterpreter(id: string, organisationId: string, language: string): Promise<InterpreterRequest> {
+  const body: Schemas["interpreterRequestRequest"] = { organisation_id: organisationId, language };
+  return requestJson("POST", `/consultations/${enc(id)}/interpreter-requests`, object<InterpreterRequest>, { body });
+}
+
+/** GET /invites: the invites I created, newest first. */
+export async function myInvites(limit = 50): Promise<InviteRecord[]> {
+  return (await getJson(`/invites?limit=${limit}`, listOf<Schemas["inviteListBody"]>("invites"))).invites;
+}
+
+/** POST /invites/{id}/resend: a new link (the old one stops working), answered once. */
+export function resendInvite(id: string): Promise<IssuedParticipantInvite> {
+  return requestJson("POST", `/invites/${enc(id)}/resend`, object<IssuedParticipantInvite>);
+}
+
+export function revokeInvite(id: string): Promise<InviteRecord> {
+  return requestJson("POST", `/invites/${enc(id)}/revoke`, object<InviteRecord>);
+}
+
+/** POST /invites/{id}/reschedule. */
+export function rescheduleInvite(id: string, r: Schemas["rescheduleRequest"]): Promise<Schemas["rescheduledBody"]> {
+  return requestJson("POST", `/invites/${enc(id)}/reschedule`, object<Schemas["rescheduledBody"]>, { body: r });
+}
+
+export async function myPasskeys(): Promise<Passkey[]> {
+  return (await getJson("/me/passkeys", listOf<Schemas["passkeyListBody"]>("passkeys"))).passkeys;
+}
+
+export function deletePasskey(id: string): Promise<void> {
+  return requestJson("POST", `/me/passkeys/${enc(id)}/delete`, null);
+}
+
+/** POST /auth/passkeys/registration/options: options for navigator.credentials.create(), in JSON form. */
+export function passkeyRegistrationOptions(): Promise<Record<string, unknown>> {
+  return requestJson("POST", "/auth/passkeys/registration/options", requireObject);
+}
+
+export function finishPasskeyRegistration(name: string, credential: unknown): Promise<PasskeyEnrolled> {
+  const body: Schemas["passkeyRegistrationRequest"] = { name, credential };
+  return requestJson("POST", "/auth/passkeys/registration", object<PasskeyEnrolled>, { body });
+}
+
+/** POST /auth/passkeys/login/options: the second step with a passkey, options for navigator.credentials.get(). */
+export function passkeyLoginOptions(): Promise<Record<string, unknown>> {
+  return requestJson("POST", "/auth/passkeys/login/options", requireObject);
+}
+
+export function completePasskeyLogin(credential: unknown): Promise<StaffSession> {
+  const body: Schemas["passkeyLoginRequest"] = { credential };
+  return requestJson("POST", "/auth/passkeys/login", parseStaffSession, { body });
 }

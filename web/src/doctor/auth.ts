@@ -9,6 +9,7 @@ import { signal, type ReadonlySignal } from "@preact/signals";
 import { ApiError } from "../shared/api";
 import type { StaffSession, StaffUser, TotpEnrolment } from "../shared/api-types";
 import * as api from "./api";
+import { PasskeyError, signInWithPasskey } from "./passkey";
 
 export type AuthScreen =
   | { name: "loading" }
@@ -28,6 +29,8 @@ export interface AuthDeps {
   api: AuthApi;
   /** Default history.replaceState. */
   replaceUrl: (path: string) => void;
+  /** The second step with a passkey (passkey.ts): resolves with the full session. */
+  passkey: () => Promise<StaffSession>;
 }
 
 /** The API's error code, or "network". */
@@ -51,6 +54,7 @@ export class DoctorAuth {
     this.deps = {
       api,
       replaceUrl: (path) => globalThis.history?.replaceState(null, "", path),
+      passkey: () => signInWithPasskey(),
       ...deps,
     };
   }
@@ -99,6 +103,28 @@ export class DoctorAuth {
     let session: StaffSession | undefined;
     if (!(await this.run(async () => void (session = await this.deps.api.secondFactor(code.replace(/\s+/g, "")))))) return;
     if (session) await this.after(session);
+  }
+
+  /**
+   * The second step with a passkey instead of a code. Resolves with why it
+   * failed (passkey.ts's codes: passkey_cancelled, passkey_unsupported, or
+   * the API's: invalid_passkey, factor_state when no passkey is registered,
+   * throttled, network), or null once signed in.
+   */
+  async usePasskey(): Promise<string | null> {
+    if (this.screenSig.value.name !== "second_factor") return "factor_state";
+    this.busySig.value = true;
+    this.errorSig.value = null;
+    let session: StaffSession;
+    try {
+      session = await this.deps.passkey();
+    } catch (err) {
+      return err instanceof PasskeyError ? err.code : errorCode(err);
+    } finally {
+      this.busySig.value = false;
+    }
+    await this.after(session);
+    return null;
   }
 
   /** Asks for a TOTP secret (the QR code to scan). */

@@ -2,7 +2,8 @@ import "../shared/theme.css";
 import "../shared/call.css";
 import "./doctor.css";
 import { render } from "preact";
-import { APP_TITLES, PRODUCT_NAME } from "../shared/apps";
+import { PRODUCT_NAME } from "../shared/apps";
+import { pageTitle, startBranding } from "../shared/branding";
 import { chooseLanguage, setLanguage } from "../shared/i18n";
 import { DoctorApp } from "./App";
 import { DoctorAuth } from "./auth";
@@ -11,7 +12,9 @@ import { DoctorAuth } from "./auth";
 export async function startDoctorApp(root: HTMLElement | null = document.getElementById("app")): Promise<DoctorAuth> {
   if (!root) throw new Error(`${PRODUCT_NAME} doctor: no #app element in the page`);
   document.body.dataset["app"] = "doctor";
-  document.title = `${PRODUCT_NAME} — ${APP_TITLES.doctor}`;
+  document.title = pageTitle("doctor");
+  // In parallel with the language; applied whenever it answers.
+  void startBranding("doctor");
   await setLanguage(chooseLanguage());
   const auth = new DoctorAuth();
   render(<DoctorApp auth={auth} />, root);

@@ -80,7 +80,7 @@ export function PatientApp({ flow, createRoom }: PatientAppProps) {
     <AppShell
       app="patient"
       title={titleOf(screen)}
-      headerEnd={<LanguageMenu />}
+      headerEnd={<LanguageMenu brandLanguages />}
       labels={{ version: t("app.version"), skip: t("app.skip") }}
     >
       {body}

@@ -2,7 +2,8 @@ import type { ComponentChildren } from "preact";
 import { useEffect } from "preact/hooks";
 import { useSignal } from "@preact/signals";
 import { getVersion, type RequestOptions, type VersionInfo } from "./api";
-import { APP_TITLES, PRODUCT_NAME, type AppId } from "./apps";
+import { APP_TITLES, type AppId } from "./apps";
+import { branding } from "./branding";
 
 export type VersionLoader = (options: RequestOptions) => Promise<VersionInfo>;
 
@@ -45,7 +46,10 @@ export const LOADING_TEXT = "…";
 /** Text shown in #backend-version when the version could not be loaded. */
 export const UNAVAILABLE_TEXT = "unavailable";
 
-/** The frame every app renders inside: product name, app title, backend version. */
+/**
+ * The frame every app renders inside: the branding (logo, product and
+ * clinic name), the app title, the backend version.
+ */
 export function AppShell({ app, title, loadVersion = getVersion, headerEnd, labels, children }: AppShellProps) {
   const words = { ...ENGLISH_LABELS, ...labels };
   const state = useSignal<VersionState>({ status: "loading" });
@@ -68,6 +72,7 @@ export function AppShell({ app, title, loadVersion = getVersion, headerEnd, labe
 
   const current = state.value;
   const heading = title ?? APP_TITLES[app];
+  const brand = branding.value;
 
   return (
     <div class="hcw-shell" data-app={app}>
@@ -75,7 +80,11 @@ export function AppShell({ app, title, loadVersion = getVersion, headerEnd, labe
         {words.skip}
       </a>
       <header class="hcw-header">
-        <span class="hcw-brand">{PRODUCT_NAME}</span>
+        <div class="hcw-brand">
+          {brand.logoUrl !== null && <img class="hcw-logo" src={brand.logoUrl} alt={brand.clinicName || brand.productName} />}
+          <span class="hcw-brand-name">{brand.productName}</span>
+          {brand.clinicName !== "" && <span class="hcw-brand-clinic">{brand.clinicName}</span>}
+        </div>
         {headerEnd !== undefined && <div class="hcw-header-end">{headerEnd}</div>}
       </header>
       <main class="hcw-main" id="main" tabIndex={-1}>

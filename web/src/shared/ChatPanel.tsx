@@ -48,7 +48,7 @@ export function ChatPanel({ chat, senderLabel, idPrefix = "chat", readOnly = fal
   const id = `${idPrefix}-title`;
   const draft = useSignal("");
   const tooLong = useSignal(false);
-  const logRef = useRef<HTMLOListElement>(null);
+  const logRef = useRef<HTMLDivElement>(null);
   const pinned = useRef(true);
   const items = chat.items.value;
 
@@ -93,7 +93,8 @@ export function ChatPanel({ chat, senderLabel, idPrefix = "chat", readOnly = fal
           {t("chat.loadError")}
         </p>
       )}
-      <ol
+      {/* The log (a live region) holds the list: a list's own role stays "list". */}
+      <div
         class="hcw-chat-log"
         id={`${idPrefix}-log`}
         ref={logRef}
@@ -107,20 +108,22 @@ export function ChatPanel({ chat, senderLabel, idPrefix = "chat", readOnly = fal
           pinned.current = el.scrollHeight - el.scrollTop - el.clientHeight < 40;
         }}
       >
-        {items.length === 0 && chat.loaded.value && <li class="hcw-chat-empty">{t("chat.empty")}</li>}
-        {items.map((item) => (
-          <li key={item.key} class={`hcw-chat-message ${item.mine ? "hcw-chat-mine" : "hcw-chat-theirs"}`}>
-            <span class="hcw-chat-meta">
-              <span class="hcw-chat-sender">{item.mine ? t("chat.you") : senderLabel(item)}</span>{" "}
-              <time dateTime={item.createdAt}>{formatDate(item.createdAt, "time")}</time>
-            </span>
-            <span class="hcw-chat-text" dir="auto">
-              {item.text}
-            </span>
-            <Status item={item} chat={chat} />
-          </li>
-        ))}
-      </ol>
+        <ol class="hcw-chat-list">
+          {items.length === 0 && chat.loaded.value && <li class="hcw-chat-empty">{t("chat.empty")}</li>}
+          {items.map((item) => (
+            <li key={item.key} class={`hcw-chat-message ${item.mine ? "hcw-chat-mine" : "hcw-chat-theirs"}`}>
+              <span class="hcw-chat-meta">
+                <span class="hcw-chat-sender">{item.mine ? t("chat.you") : senderLabel(item)}</span>{" "}
+                <time dateTime={item.createdAt}>{formatDate(item.createdAt, "time")}</time>
+              </span>
+              <span class="hcw-chat-text" dir="auto">
+                {item.text}
+              </span>
+              <Status item={item} chat={chat} />
+            </li>
+          ))}
+        </ol>
+      </div>
       {!readOnly && (
         <form class="hcw-chat-form" onSubmit={submit}>
           <label for={`${idPrefix}-input`}>{t("chat.label")}</label>

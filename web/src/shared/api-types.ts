@@ -318,6 +318,8 @@ export interface JoinInfo {
   /** Offered as the WebSocket subprotocol hcw.grant.<grant>, never in a URL. */
   grant: string;
   grant_expires_at: string;
+  /** What the grant lets this member publish (camera, microphone, screen). */
+  sources?: string[];
   ice_servers: IceServer[];
 }
 
@@ -338,7 +340,7 @@ export function parseJoinInfo(body: unknown): JoinInfo {
       })
     : [];
   const kind = o["kind"] === undefined ? "video" : requireKind(o, "kind");
-  return {
+  const info: JoinInfo = {
     call_id: requireString(o, "call_id"),
     kind,
     room: requireString(o, "room"),
@@ -348,6 +350,14 @@ export function parseJoinInfo(body: unknown): JoinInfo {
     grant_expires_at: requireString(o, "grant_expires_at"),
     ice_servers,
   };
+  const sources = o["sources"];
+  if (sources !== undefined && sources !== null) {
+    if (!Array.isArray(sources) || !sources.every((x) => typeof x === "string")) {
+      throw new MalformedBodyError('expected "sources" to be an array of strings');
+    }
+    info.sources = sources as string[];
+  }
+  return info;
 }
 
 // ---------------------------------------------------------------- staff
@@ -412,6 +422,8 @@ export interface StaffUser {
   last_name: string;
   role: string;
   language?: string;
+  /** GET /me only: a session unused for this long ends (the doctor app warns before). */
+  session_idle_timeout_seconds?: number;
 }
 
 export function parseStaffUser(body: unknown): StaffUser {
@@ -424,7 +436,10 @@ export function parseStaffUser(body: unknown): StaffUser {
       last_name: requireString(o, "last_name", true),
       role: requireString(o, "role"),
     },
-    { language: optString(o, "language") || undefined },
+    {
+      language: optString(o, "language") || undefined,
+      session_idle_timeout_seconds: optNumber(o, "session_idle_timeout_seconds"),
+    },
   );
 }
 

@@ -14,6 +14,7 @@ export class FakeTrack {
   readonly id: string;
   enabled = true;
   readyState: MediaStreamTrackState = "live";
+  contentHint = "";
   onended: (() => void) | null = null;
   constructor(
     readonly kind: "audio" | "video",
@@ -24,6 +25,11 @@ export class FakeTrack {
   }
   stop(): void {
     this.readyState = "ended";
+  }
+  /** Ended by the browser (its "Stop sharing" bar, a device unplugged): unlike stop(), fires ended. */
+  end(): void {
+    this.readyState = "ended";
+    this.onended?.();
   }
   getSettings(): MediaTrackSettings {
     return this.kind === "video" ? { deviceId: this.deviceId, width: 1280, height: 720 } : { deviceId: this.deviceId };
@@ -43,6 +49,8 @@ export function fakeStream(tracks: FakeTrack[], id = "local"): MediaStream {
 export interface FakeTransceiver {
   track: FakeTrack;
   init: RTCRtpTransceiverInit | undefined;
+  direction: RTCRtpTransceiverDirection;
+  mid: string | null;
   replaced: Array<FakeTrack | null>;
   sender: { replaceTrack(t: FakeTrack | null): Promise<void>; getParameters(): { encodings: RTCRtpEncodingParameters[] } };
 }
@@ -98,6 +106,8 @@ export class FakePeerConnection implements PeerConnectionLike {
     const t: FakeTransceiver = {
       track: track as unknown as FakeTrack,
       init,
+      direction: init?.direction ?? "sendrecv",
+      mid: String(this.transceivers.length),
       replaced: [],
       sender: {
         replaceTrack: async (x) => {
@@ -129,6 +139,27 @@ export class FakePeerConnection implements PeerConnectionLike {
     this.iceConnectionState = state;
     this.oniceconnectionstatechange?.(new Event("iceconnectionstatechange"));
   }
+
+  /** A remote track arrives (sub): the node's stream id is the participant's id; mid names its m-section. */
+  emitTrack(track: FakeTrack, participant: string, mid: string | null = null): void {
+    this.ontrack?.({
+      track,
+      streams: [fakeStream([track], participant)],
+      transceiver: { mid },
+    } as unknown as RTCTrackEvent);
+  }
+}
+
+/** A sub offer whose m-sections name the node's track ids (msid), as the node writes it. */
+export function subOfferSdp(sections: Array<{ mid: string; participant: string; track: string; kind?: "audio" | "video" }>): string {
+  const head = ["v=0", "o=- 1 1 IN IP4 0.0.0.0", "s=-", "t=0 0"];
+  const body = sections.flatMap((m) => [
+    `m=${m.kind ?? "video"} 9 UDP/TLS/RTP/SAVPF 96`,
+    `a=mid:${m.mid}`,
+    `a=msid:${m.participant} ${m.track}`,
+    "a=sendonly",
+  ]);
+  return [...head, ...body, ""].join("\r\n");
 }
 
 /** Records every peer connection a client creates. */
@@ -167,6 +198,8 @@ export interface FakeNodeOptions {
   autoAnswer?: boolean;
   /** Participants already in the room. */
   others?: ParticipantInfo[];
+  /** Refuse publishing these sources (source_not_allowed), as a node whose grant does not allow them. */
+  refuseSources?: string[];
 }
 
 /** A media node behind FakeSockets: answers join, publish and offers like the real one. */
@@ -175,6 +208,8 @@ export class FakeNode {
   joinError: { code: string; message: string } | null = null;
   private trackSeq = 0;
   readonly tracksByCid = new Map<string, string>();
+  /** The track ids the client unpublished. */
+  readonly unpublished: string[] = [];
 
   constructor(private readonly options: FakeNodeOptions = {}) {}
 
@@ -216,6 +251,10 @@ export class FakeNode {
         return;
       case "publish": {
         const d = env.data as { cid: string; kind: string; source: string };
+        if (this.options.refuseSources?.includes(d.source)) {
+          s.message({ type: "error", id: env.id, data: { code: "source_not_allowed", message: `${d.source} not allowed` } });
+          return;
+        }
         let id = this.tracksByCid.get(d.source);
         if (!id) this.tracksByCid.set(d.source, (id = `TR_${++this.trackSeq}`));
         s.message({
@@ -227,6 +266,9 @@ export class FakeNode {
       }
       case "offer":
         s.message({ type: "answer", id: env.id, data: { target: "pub", sdp: { type: "answer", sdp: "node-answer" } } });
+        return;
+      case "unpublish":
+        this.unpublished.push((env.data as { track_id: string }).track_id);
         return;
       default:
         return;
@@ -255,11 +297,36 @@ export function joinInfo(over: Partial<JoinInfo> = {}): JoinInfo {
   };
 }
 
+/**
+ * A media grant whose claims allow these sources (unsigned: the client
+ * only reads the claims; the node verifies).
+ */
+export function fakeGrant(sources: string[], extra: Record<string, unknown> = {}): string {
+  const b64 = (o: unknown) =>
+    btoa(String.fromCharCode(...new TextEncoder().encode(JSON.stringify(o))))
+      .replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+  return `${b64({ alg: "EdDSA", typ: "JWT" })}.${b64({ iss: "hcw-backend", aud: "hcw-media", sub: "u-doc", room: "c1", sources, ...extra })}.c2lnbmF0dXJl`;
+}
+
 /** navigator.mediaDevices stand-in. */
 export class FakeMediaDevices implements MediaDevicesLike {
   refuseVideo = false;
   refuseAudio = false;
   readonly requests: MediaStreamConstraints[] = [];
+  /** The screen picker: "ok" shares, "cancel" is the user closing it (NotAllowedError), "fail" another error. */
+  screenPicker: "ok" | "cancel" | "fail" = "ok";
+  readonly screenRequests: DisplayMediaStreamOptions[] = [];
+  /** The screen tracks shared so far. */
+  readonly screens: FakeTrack[] = [];
+  /** Screen capture (set to undefined for a browser without it: a phone). */
+  getDisplayMedia?: (options?: DisplayMediaStreamOptions) => Promise<MediaStream> = async (options) => {
+    this.screenRequests.push(options ?? {});
+    if (this.screenPicker === "cancel") throw new DOMException("Permission denied by user", "NotAllowedError");
+    if (this.screenPicker === "fail") throw new DOMException("Could not start video source", "NotReadableError");
+    const t = new FakeTrack("video", "screen:1");
+    this.screens.push(t);
+    return fakeStream([t], "screen");
+  };
   devices: MediaDeviceInfo[] = [
     { deviceId: "audio-dev-1", kind: "audioinput", label: "Mic", groupId: "g" } as MediaDeviceInfo,
     { deviceId: "video-dev-1", kind: "videoinput", label: "Front", groupId: "g" } as MediaDeviceInfo,

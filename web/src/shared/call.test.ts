@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { ApiError } from "./api";
-import { CallClient, CallError, candidateInit, qualityOf, simulcastLayers, type CallOptions } from "./call";
-import { FakeMediaDevices, FakeNode, FakeTrack, PeerFactory, fakeStream, joinInfo, type Env } from "./call-fakes";
+import { CallClient, CallError, SCREEN_MAX_BITRATE, candidateInit, grantSources, joinSources, msidByMid, qualityOf, simulcastLayers, type CallOptions } from "./call";
+import { FakeMediaDevices, FakeNode, FakeTrack, PeerFactory, fakeGrant, fakeStream, joinInfo, subOfferSdp, type Env } from "./call-fakes";
 
 async function waitFor(check: () => void, timeoutMs = 1000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -351,7 +351,205 @@ describe("CallClient", () => {
   });
 });
 
+const DOCTOR_GRANT = fakeGrant(["camera", "microphone", "screen"]);
+
+/** A doctor's call: the grant allows the screen. */
+function doctorSetup(opts: Partial<CallOptions> = {}, node = new FakeNode()): Setup {
+  return setup(opts, node, joinInfo({ grant: DOCTOR_GRANT }));
+}
+
+describe("screen sharing", () => {
+  it("is offered only when the grant allows the screen, in a video call, where the browser can capture it", async () => {
+    const patient = await started(setup({}, new FakeNode(), joinInfo({ grant: fakeGrant(["camera", "microphone"]) })));
+    expect(patient.client.canShareScreen.value).toBe(false);
+    expect(await patient.client.startScreenShare()).toBe(false);
+    expect(patient.media.screenRequests).toHaveLength(0);
+    expect(sent(patient.node).filter((e) => e.type === "publish")).toHaveLength(2);
+
+    // An unreadable grant allows nothing extra.
+    expect((await started(setup())).client.canShareScreen.value).toBe(false);
+    // An audio call's grant: the microphone only, whatever its sources say.
+    const audio = setup({}, new FakeNode(), joinInfo({ kind: "audio", grant: fakeGrant(["camera", "microphone", "screen"], { audio_only: true }) }));
+    expect(audio.client.canShareScreen.value).toBe(false);
+    // A phone: no getDisplayMedia.
+    const phone = doctorSetup();
+    phone.media.getDisplayMedia = undefined;
+    expect(phone.client.canShareScreen.value).toBe(false);
+
+    expect(doctorSetup().client.canShareScreen.value).toBe(true);
+  });
+
+  it("publishes the screen as its own track (source screen, one encoding, contentHint detail) and unpublishes it on stop", async () => {
+    const s = await started(doctorSetup());
+    const offers = () => sent(s.node).filter((e) => e.type === "offer").length;
+    const before = offers();
+    expect(await s.client.startScreenShare()).toBe(true);
+    expect(s.client.screenSharing.value).toBe(true);
+    const screen = s.media.screens[0]!;
+    expect(screen.contentHint).toBe("detail");
+    expect(s.media.screenRequests[0]).toMatchObject({ audio: false });
+    const pub = sent(s.node).filter((e) => e.type === "publish").at(-1)!;
+    expect(pub.data).toEqual({ cid: screen.id, kind: "video", source: "screen" }); // no layers: no simulcast
+    const tr = s.peers.pub.transceivers.at(-1)!;
+    expect(tr.track).toBe(screen);
+    expect(tr.init?.direction).toBe("sendonly");
+    expect(tr.init?.sendEncodings).toEqual([{ maxBitrate: SCREEN_MAX_BITRATE }]);
+    expect(offers()).toBe(before + 1);
+    // The publish came before the offer that carries it.
+    const types = sent(s.node).map((e) => e.type);
+    expect(types.lastIndexOf("publish")).toBeLessThan(types.lastIndexOf("offer"));
+    const id = s.client.publishedTrackId("screen");
+    expect(id).toBe("TR_3");
+    // The self view stays the camera.
+    expect(s.client.localStream.value?.getTracks().some((t) => t.id === screen.id) ?? false).toBe(false);
+
+    await s.client.stopScreenShare();
+    expect(s.node.unpublished).toEqual([id]);
+    expect(sent(s.node)).toContainEqual({ type: "unpublish", data: { track_id: id } });
+    expect(screen.readyState).toBe("ended");
+    expect(tr.replaced).toEqual([null]);
+    expect(tr.direction).toBe("inactive");
+    await waitFor(() => expect(offers()).toBe(before + 2));
+    expect(s.client.screenSharing.value).toBe(false);
+    expect(s.client.publishedTrackId("screen")).toBeUndefined();
+
+    // And again: a fresh track on a fresh transceiver.
+    expect(await s.client.startScreenShare()).toBe(true);
+    expect(s.peers.pub.transceivers.at(-1)!.track).toBe(s.media.screens[1]);
+  });
+
+  it("unpublishes when the browser's own Stop sharing ends the track", async () => {
+    const s = await started(doctorSetup());
+    await s.client.startScreenShare();
+    const id = s.client.publishedTrackId("screen")!;
+    s.media.screens[0]!.end();
+    await waitFor(() => expect(s.node.unpublished).toEqual([id]));
+    expect(s.client.screenSharing.value).toBe(false);
+    expect(s.peers.pub.transceivers.at(-1)!.direction).toBe("inactive");
+  });
+
+  it("says nothing when the picker is cancelled, and why otherwise", async () => {
+    const s = await started(doctorSetup());
+    s.media.screenPicker = "cancel";
+    expect(await s.client.startScreenShare()).toBe(false);
+    expect(s.client.screenError.value).toBeNull();
+    s.media.screenPicker = "fail";
+    expect(await s.client.startScreenShare()).toBe(false);
+    expect(s.client.screenError.value).toBe("screen_failed");
+    expect(sent(s.node).filter((e) => e.type === "publish")).toHaveLength(2);
+    expect(s.client.screenSharing.value).toBe(false);
+  });
+
+  it("stops the capture when the node refuses the screen", async () => {
+    const s = await started(doctorSetup({}, new FakeNode({ refuseSources: ["screen"] })));
+    expect(await s.client.startScreenShare()).toBe(false);
+    expect(s.client.screenError.value).toBe("screen_refused");
+    expect(s.media.screens[0]!.readyState).toBe("ended");
+    expect(s.client.screenSharing.value).toBe(false);
+    expect(s.client.ended.value).toBeNull();
+  });
+
+  it("republishes the screen after a resume, and unpublishes one stopped while disconnected", async () => {
+    const s = await started(doctorSetup());
+    await s.client.startScreenShare();
+    s.node.last.serverClose(1006);
+    await waitFor(() => expect(s.node.sockets).toHaveLength(2));
+    await waitFor(() => expect(s.peers.pub.remoteDescription?.sdp).toBe("node-answer"));
+    const again = sent(s.node, 1).filter((e) => e.type === "publish").map((e) => (e.data as { source: string }).source);
+    expect(again).toEqual(["microphone", "camera", "screen"]);
+    expect(s.peers.pub.transceivers.map((t) => t.track)).toContain(s.media.screens[0]);
+
+    const id = s.client.publishedTrackId("screen")!;
+    s.node.last.serverClose(1006);
+    await s.client.stopScreenShare();
+    await waitFor(() => expect(s.node.sockets).toHaveLength(3));
+    await waitFor(() => expect(sent(s.node, 2)).toContainEqual({ type: "unpublish", data: { track_id: id } }));
+    expect(sent(s.node, 2).filter((e) => e.type === "publish")).toHaveLength(2);
+  });
+
+  it("releases the screen when the call ends", async () => {
+    const s = await started(doctorSetup());
+    await s.client.startScreenShare();
+    s.client.leave();
+    expect(s.media.screens[0]!.readyState).toBe("ended");
+    expect(s.client.screenSharing.value).toBe(false);
+  });
+});
+
+describe("remote screen shares", () => {
+  it("keeps a participant's screen apart from their camera, by the sub offer's msid", async () => {
+    const s = await started(setup());
+    const sock = s.node.last;
+    for (const t of [
+      { id: "TR_a", kind: "audio", source: "microphone" },
+      { id: "TR_c", kind: "video", source: "camera" },
+      { id: "TR_s", kind: "video", source: "screen" },
+    ]) {
+      sock.message({ type: "track_published", data: { ...t, participant: "u-doc", muted: false } });
+    }
+    const doc = () => s.client.participants.value.get("u-doc")!;
+    expect(doc().hasScreen).toBe(true);
+    expect(doc().hasVideo).toBe(true);
+    const sdp = subOfferSdp([
+      { mid: "0", participant: "u-doc", track: "TR_a", kind: "audio" },
+      { mid: "1", participant: "u-doc", track: "TR_c" },
+      { mid: "2", participant: "u-doc", track: "TR_s" },
+    ]);
+    // Browser-named tracks (as Firefox does): only the mid ties them to the node's ids.
+    const mic = new FakeTrack("audio", "x", "{mic}");
+    const cam = new FakeTrack("video", "x", "{cam}");
+    const scr = new FakeTrack("video", "x", "{scr}");
+    sock.message({ type: "offer", data: { target: "sub", sdp: { type: "offer", sdp } } });
+    await waitFor(() => expect(s.peers.sub.remoteDescription?.sdp).toBe(sdp));
+    s.peers.sub.emitTrack(mic, "u-doc", "0");
+    s.peers.sub.emitTrack(scr, "u-doc", "2");
+    s.peers.sub.emitTrack(cam, "u-doc", "1");
+    expect(doc().stream?.getTracks().map((t) => t.id)).toEqual(["{mic}", "{cam}"]);
+    expect(doc().screen?.getTracks().map((t) => t.id)).toEqual(["{scr}"]);
+    // The same tracks, the same stream (a new srcObject would restart the video).
+    const stream = doc().stream;
+    sock.message({ type: "quality", data: { participant: "u-doc", quality: "good", loss: 0, rtt_ms: 10 } });
+    sock.message({ type: "participant_updated", data: { id: "u-doc", name: "Dr Who", role: "doctor", state: "active", tracks: doc().tracks } });
+    expect(doc().stream).toBe(stream);
+    // Stats name the node's track and its sender.
+    s.peers.sub.stats = [{ id: "in", type: "inbound-rtp", kind: "video", trackIdentifier: "{scr}", framesDecoded: 5, packetsReceived: 9, packetsLost: 0, bytesReceived: 1 }];
+    expect((await s.client.stats()).inbound[0]).toMatchObject({ trackId: "TR_s", participant: "u-doc" });
+
+    sock.message({ type: "track_unpublished", data: { id: "TR_s", participant: "u-doc" } });
+    expect(doc().hasScreen).toBe(false);
+    expect(doc().screen).toBeNull();
+    expect(doc().stream).toBe(stream);
+  });
+});
+
 describe("helpers", () => {
+  it("takes the sources from the join answer before the grant", () => {
+    const grant = fakeGrant(["camera", "microphone", "screen"]);
+    expect(joinSources(joinInfo({ grant, sources: ["camera", "microphone"] }))).toEqual(["camera", "microphone"]);
+    expect(joinSources(joinInfo({ grant, sources: ["camera", "hologram"] }))).toEqual(["camera"]);
+    expect(joinSources(joinInfo({ grant }))).toEqual(["camera", "microphone", "screen"]);
+  });
+
+  it("reads the grant's sources", () => {
+    expect(grantSources(fakeGrant(["camera", "microphone", "screen"]))).toEqual(["camera", "microphone", "screen"]);
+    expect(grantSources(fakeGrant(["camera", "microphone", "screen"], { audio_only: true }))).toEqual(["microphone"]);
+    expect(grantSources(fakeGrant(["camera", "bogus"]))).toEqual(["camera"]);
+    expect(grantSources("g.r.ant")).toBeNull();
+    expect(grantSources("nodots")).toBeNull();
+    // Names in any script, and base64url's - and _.
+    expect(grantSources(fakeGrant(["screen"], { name: "Zoë ملاك ???>>>" }))).toEqual(["screen"]);
+  });
+  it("maps an SDP's mids to the msid track ids", () => {
+    const sdp = subOfferSdp([
+      { mid: "0", participant: "u-a", track: "TR_1", kind: "audio" },
+      { mid: "1", participant: "u-a", track: "TR_2" },
+    ]);
+    expect([...msidByMid(sdp)]).toEqual([
+      ["0", "TR_1"],
+      ["1", "TR_2"],
+    ]);
+    expect(msidByMid("").size).toBe(0);
+  });
   it("keeps only the contract's fields of a candidate", () => {
     expect(candidateInit({ candidate: "c", sdpMid: "0", sdpMLineIndex: 0, usernameFragment: null })).toEqual({
       candidate: "c",

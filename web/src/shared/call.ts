@@ -13,6 +13,14 @@
  *   source, layers} and acknowledged with published {track} BEFORE the pub
  *   offer that carries it. The camera is sent as three simulcast encodings
  *   (rid q, h, f), or one when the browser refuses.
+ * - A screen share is a third track (source "screen", one encoding,
+ *   contentHint "detail"), offered only when the grant's sources allow it
+ *   (the join answer's sources; from a backend that does not send them,
+ *   the grant's claims; the node checks again). Stopping it, here or with the
+ *   browser's own "Stop sharing", sends unpublish and renegotiates pub.
+ * - Remote tracks are told apart by the node's track id: the msid of the
+ *   sub offer's m-section (by mid), else the MediaStreamTrack id. A
+ *   participant's "screen" track is kept apart from their camera.
  * - ICE candidates trickle both ways; remote ones arriving before the remote
  *   description are queued.
  * - Trouble: ICE disconnected/failed shows "reconnecting" and restarts ICE
@@ -131,6 +139,8 @@ export interface PeerConnectionLike {
 export interface MediaDevicesLike {
   getUserMedia(constraints: MediaStreamConstraints): Promise<MediaStream>;
   enumerateDevices(): Promise<MediaDeviceInfo[]>;
+  /** Screen capture; missing on phones and in older browsers. */
+  getDisplayMedia?(options?: DisplayMediaStreamOptions): Promise<MediaStream>;
 }
 
 export interface CallOptions {
@@ -224,9 +234,13 @@ export interface RemoteParticipant {
   stream: MediaStream | null;
   audioMuted: boolean;
   videoMuted: boolean;
-  /** Has a video track published. */
+  /** Has a camera track published. */
   hasVideo: boolean;
   quality: NetworkQuality;
+  /** Has a screen share published (shown on the main stage). */
+  hasScreen: boolean;
+  /** The screen share's video, as received (apart from `stream`). */
+  screen: MediaStream | null;
 }
 
 /** Per-track receive counters (for the e2e tests and the quality indicator). */
@@ -387,6 +401,60 @@ export function qualityOf(loss: number, rttMs: number | undefined): NetworkQuali
   return "excellent";
 }
 
+/** What a media source the grant lets its holder publish (contract/grant Sources). */
+export type MediaSource = "camera" | "microphone" | "screen";
+
+/**
+ * The sources a media grant allows, read from its claims (not verified:
+ * the node does that; this only decides which buttons to offer). An audio
+ * call's grant (audio_only) allows the microphone alone. Null when the
+ * grant cannot be read.
+ */
+export function grantSources(grant: string): MediaSource[] | null {
+  const part = grant.split(".")[1];
+  if (!part) return null;
+  try {
+    const b64 = part.replace(/-/g, "+").replace(/_/g, "/").padEnd(Math.ceil(part.length / 4) * 4, "=");
+    const bin = atob(b64);
+    const claims: unknown = JSON.parse(new TextDecoder().decode(Uint8Array.from(bin, (c) => c.charCodeAt(0))));
+    if (typeof claims !== "object" || claims === null) return null;
+    const c = claims as { sources?: unknown; audio_only?: unknown };
+    if (!Array.isArray(c.sources)) return null;
+    const all = c.sources.filter((x): x is MediaSource => x === "camera" || x === "microphone" || x === "screen");
+    return c.audio_only === true ? all.filter((x) => x === "microphone") : all;
+  } catch {
+    return null;
+  }
+}
+
+/** What the join answer says the grant allows; the grant's claims when it does not say. */
+export function joinSources(join: JoinInfo): MediaSource[] | null {
+  if (join.sources) return join.sources.filter((x): x is MediaSource => x === "camera" || x === "microphone" || x === "screen");
+  return grantSources(join.grant);
+}
+
+/** The msid track id of each m-section of an SDP, by mid (the node names a track by its own id there). */
+export function msidByMid(sdp: string): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const section of sdp.split(/\r?\n(?=m=)/)) {
+    const mid = /^a=mid:(\S+)/m.exec(section)?.[1];
+    const track = /^a=msid:\S+ (\S+)/m.exec(section)?.[1];
+    if (mid && track) out.set(mid, track);
+  }
+  return out;
+}
+
+/** A MediaStream of these tracks (a stand-in where MediaStream does not exist: tests). */
+function streamOf(tracks: MediaStreamTrack[]): MediaStream {
+  if (typeof MediaStream !== "undefined") return new MediaStream(tracks);
+  return {
+    id: tracks.map((t) => t.id).join("+"),
+    getTracks: () => tracks,
+    getAudioTracks: () => tracks.filter((t) => t.kind === "audio"),
+    getVideoTracks: () => tracks.filter((t) => t.kind === "video"),
+  } as unknown as MediaStream;
+}
+
 /** Plays audio on a chosen output where the browser can (HTMLMediaElement.setSinkId). */
 export async function applySink(el: HTMLMediaElement | null, deviceId: string | null): Promise<boolean> {
   const withSink = el as (HTMLMediaElement & { setSinkId?: (id: string) => Promise<void> }) | null;
@@ -423,9 +491,17 @@ const VIDEO_CONSTRAINTS: MediaTrackConstraints = {
 
 const AUDIO_CONSTRAINTS: MediaTrackConstraints = { echoCancellation: true, noiseSuppression: true, autoGainControl: true };
 
+/** Screen capture: text stays sharp; few frames are enough. */
+const SCREEN_OPTIONS: DisplayMediaStreamOptions = {
+  video: { frameRate: { ideal: 15, max: 30 } },
+  audio: false,
+};
+/** The screen share's one encoding (no simulcast: a document is read at full resolution or not at all). */
+export const SCREEN_MAX_BITRATE = 2_500_000;
+
 /** Local media as chosen: what to publish. */
 interface LocalTrack {
-  source: "microphone" | "camera";
+  source: MediaSource;
   track: MediaStreamTrack;
   /** The node's track id, once published. */
   trackId?: string;
@@ -476,6 +552,9 @@ export class CallClient {
   private readonly cameraIdSig = signal<string | null>(null);
   private readonly speakerIdSig = signal<string | null>(null);
   private readonly iceTroubleSig = signal(false);
+  private readonly sourcesSig = signal<MediaSource[] | null>(null);
+  private readonly screenSharingSig = signal(false);
+  private readonly screenErrorSig = signal<string | null>(null);
 
   /** Where the call is ("reconnecting" also while ICE is down). */
   readonly state: ReadonlySignal<CallState> = computed(() =>
@@ -502,6 +581,21 @@ export class CallClient {
   readonly cameraId: ReadonlySignal<string | null> = this.cameraIdSig;
   /** The chosen audio output (apply it to media elements with applySink). */
   readonly speakerId: ReadonlySignal<string | null> = this.speakerIdSig;
+  /**
+   * A screen share may be offered: a video call whose grant allows the
+   * "screen" source (doctors, by default) in a browser that can capture
+   * the screen (not phones).
+   */
+  readonly canShareScreen: ReadonlySignal<boolean> = computed(
+    () =>
+      this.join.kind === "video" &&
+      (this.sourcesSig.value?.includes("screen") ?? false) &&
+      typeof this.media?.getDisplayMedia === "function",
+  );
+  /** This participant is sharing their screen. */
+  readonly screenSharing: ReadonlySignal<boolean> = this.screenSharingSig;
+  /** Why the last screen share did not start: "screen_failed" (capture), "screen_refused" (the node). */
+  readonly screenError: ReadonlySignal<string | null> = this.screenErrorSig;
   /** This side's network quality: the node's report when it sends one, else from stats. */
   readonly quality: ReadonlySignal<NetworkQuality> = computed(() =>
     this.nodeQualitySig.value !== "unknown" ? this.nodeQualitySig.value : this.statsQualitySig.value,
@@ -529,8 +623,15 @@ export class CallClient {
   private readonly prefs = new Map<string, SubscriptionPreference>();
   private autoPaused = false;
   private lowQuality = false;
-  /** Remote tracks by the node's track id (or the stream's participant + kind). */
-  private readonly remoteTracks = new Map<string, MediaStreamTrack>();
+  /** Received tracks per participant, by the node's track id (else the browser's). */
+  private readonly remoteMedia = new Map<string, Map<string, MediaStreamTrack>>();
+  /** The streams built from them, kept while their tracks stay the same (a new srcObject restarts a video). */
+  private readonly streamCache = new Map<string, { camera: string; cameraStream: MediaStream | null; screen: string; screenStream: MediaStream | null }>();
+  /** The node's track id of each m-section of the sub connection, by mid. */
+  private subTrackIds = new Map<string, string>();
+  /** Screen shares stopped while disconnected: unpublished once back. */
+  private unpublishOnResume: string[] = [];
+  private screenBusy = false;
   private listening = false;
   private generation = 0;
 
@@ -553,6 +654,7 @@ export class CallClient {
     this.media = options.mediaDevices === undefined ? (globalThis.navigator?.mediaDevices ?? null) : options.mediaDevices;
     this.refreshJoin = options.refreshJoin;
     this.env = options.environment === undefined ? (globalThis.window ?? null) : options.environment;
+    this.sourcesSig.value = joinSources(join);
   }
 
   // ------------------------------------------------------------ public API
@@ -634,6 +736,98 @@ export class CallClient {
     }
     await this.swapCamera(cam, track);
     if (cam.trackId) this.send("mute", { track_id: cam.trackId, muted: false });
+  }
+
+  /**
+   * Shares a screen, window or tab (the browser asks which) as its own
+   * track, source "screen". Resolves true once shared (published, or to be
+   * published when the connection is back); false when the user cancelled,
+   * the grant does not allow it or the node refused.
+   */
+  async startScreenShare(): Promise<boolean> {
+    if (!this.canShareScreen.value || this.screenSharingSig.value || this.screenBusy || this.endSig.value) return false;
+    const media = this.media;
+    if (!media?.getDisplayMedia) return false;
+    this.screenBusy = true;
+    try {
+      let track: MediaStreamTrack | undefined;
+      try {
+        const s = await media.getDisplayMedia(SCREEN_OPTIONS);
+        track = s.getVideoTracks()[0];
+        for (const other of s.getTracks()) if (other !== track) other.stop();
+      } catch (err) {
+        // The user cancelled the browser's picker (NotAllowedError): nothing to say.
+        const name = (err as { name?: unknown } | null)?.name;
+        if (name !== "NotAllowedError" && name !== "AbortError") {
+          this.screenErrorSig.value = "screen_failed";
+        }
+        return false;
+      }
+      if (!track) return false;
+      if (this.endSig.value) {
+        track.stop();
+        return false;
+      }
+      try {
+        track.contentHint = "detail";
+      } catch {
+        // Not supported: the browser's default.
+      }
+      const l: LocalTrack = { source: "screen", track };
+      // The browser's own "Stop sharing" (or the shared window closing) ends the track.
+      track.onended = () => void this.stopScreenShare();
+      this.local.push(l);
+      this.screenSharingSig.value = true;
+      this.screenErrorSig.value = null;
+      const pub = this.pub;
+      if (!pub || !this.ws || this.stateSig.value !== "connected") return true; // published with the rest once back
+      const gen = this.generation;
+      this.addTransceiver(pub, l);
+      try {
+        await this.announce(l, gen);
+      } catch (err) {
+        // source_not_allowed, or the connection dropped (then it is published on resume).
+        if (this.asCallError(err).code === "socket" || gen !== this.generation) return this.local.includes(l);
+        await this.dropScreen(l);
+        this.screenErrorSig.value = "screen_refused";
+        return false;
+      }
+      if (!this.local.includes(l)) {
+        // Stopped while the node acknowledged it.
+        if (l.trackId) this.send("unpublish", { track_id: l.trackId });
+        return false;
+      }
+      await this.negotiate(false).catch(() => undefined);
+      return true;
+    } finally {
+      this.screenBusy = false;
+    }
+  }
+
+  /** Stops the screen share: unpublish, and the browser's capture ends. */
+  async stopScreenShare(): Promise<void> {
+    const l = this.localOf("screen");
+    if (!l) return;
+    if (l.trackId && !this.send("unpublish", { track_id: l.trackId })) this.unpublishOnResume.push(l.trackId);
+    await this.dropScreen(l);
+  }
+
+  /** Forgets a local screen track: stops it and retires its transceiver (renegotiating pub). */
+  private async dropScreen(l: LocalTrack): Promise<void> {
+    this.local = this.local.filter((x) => x !== l);
+    this.screenSharingSig.value = false;
+    l.track.onended = null;
+    l.track.stop();
+    const tr = l.transceiver;
+    l.transceiver = undefined;
+    if (!tr || !this.pub || !this.ws) return;
+    await tr.sender.replaceTrack(null).catch(() => undefined);
+    try {
+      tr.direction = "inactive";
+    } catch {
+      // A transceiver of a closed connection.
+    }
+    await this.negotiate(false).catch(() => undefined);
   }
 
   /** Switches to the next camera (front/back on a phone). */
@@ -810,13 +1004,19 @@ export class CallClient {
     this.refreshLocalStream();
   }
 
+  /** The self view: the microphone and the camera (not the screen share). */
   private refreshLocalStream(): void {
-    const tracks = this.local.map((l) => l.track).filter((t) => t.readyState !== "ended");
+    const tracks = this.local.filter((l) => l.source !== "screen").map((l) => l.track).filter((t) => t.readyState !== "ended");
     this.localStreamSig.value = tracks.length > 0 && typeof MediaStream !== "undefined" ? new MediaStream(tracks) : null;
   }
 
   private releaseMedia(): void {
-    for (const l of this.local) l.track.stop();
+    for (const l of this.local) {
+      l.track.onended = null;
+      l.track.stop();
+    }
+    this.local = this.local.filter((l) => l.source !== "screen");
+    this.screenSharingSig.value = false;
     this.localStreamSig.value = null;
   }
 
@@ -849,6 +1049,7 @@ export class CallClient {
   private async session(resume: boolean): Promise<void> {
     const gen = ++this.generation;
     this.teardownTransport();
+    this.subTrackIds = new Map();
     const pub = new Peer("pub", this.createPC(this.rtcConfig()));
     const sub = new Peer("sub", this.createPC(this.rtcConfig()));
     this.pub = pub;
@@ -865,6 +1066,10 @@ export class CallClient {
     this.onJoined(reply.data as Joined);
     this.droppedAt = null;
     this.stateSig.value = "connected";
+    // A screen share stopped while disconnected: the node kept its place on resume.
+    const stale = this.unpublishOnResume;
+    this.unpublishOnResume = [];
+    if (resume) for (const id of stale) this.send("unpublish", { track_id: id });
     await this.publishAll(gen);
     // State what this page wants for every remote video, not only what it
     // changed: the node may hold this identity's earlier session (a tab that
@@ -955,6 +1160,12 @@ export class CallClient {
 
   private addTransceiver(pub: Peer, l: LocalTrack): void {
     const streams = typeof MediaStream !== "undefined" ? [new MediaStream([l.track])] : [];
+    if (l.source === "screen") {
+      // One encoding, sized as captured: simulcast would only blur the text.
+      l.transceiver = pub.pc.addTransceiver(l.track, { direction: "sendonly", streams, sendEncodings: [{ maxBitrate: SCREEN_MAX_BITRATE }] });
+      l.layers = undefined;
+      return;
+    }
     if (l.source === "camera" && this.opts.simulcast) {
       const s = l.track.getSettings();
       const layers = simulcastLayers(s.width ?? 0, s.height ?? 0);
@@ -997,6 +1208,8 @@ export class CallClient {
     if (!sub) return;
     const run = async () => {
       if (sub !== this.sub) return;
+      // Before the description: its track events come while it is applied.
+      this.subTrackIds = msidByMid(sdp.sdp ?? "");
       await sub.setRemote({ type: "offer", sdp: sdp.sdp ?? "" });
       const answer = await sub.pc.createAnswer();
       await sub.pc.setLocalDescription(answer);
@@ -1096,6 +1309,8 @@ export class CallClient {
       }
       case "participant_left": {
         const id = String(d["id"] ?? "");
+        this.remoteMedia.delete(id);
+        this.streamCache.delete(id);
         this.updateRemotes((m) => m.delete(id));
         if (this.speakerSig.value === id) this.speakerSig.value = null;
         return;
@@ -1114,7 +1329,7 @@ export class CallClient {
       case "track_unpublished": {
         const id = String(d["id"] ?? "");
         const who = String(d["participant"] ?? "");
-        this.remoteTracks.delete(id);
+        this.remoteMedia.get(who)?.delete(id);
         this.updateRemotes((m) => {
           const p = m.get(who);
           if (p) m.set(p.id, this.remoteOf({ ...p, tracks: p.tracks.filter((x) => x.id !== id) }, p));
@@ -1175,34 +1390,76 @@ export class CallClient {
   private remoteOf(p: ParticipantInfo | RemoteParticipant, prev?: RemoteParticipant): RemoteParticipant {
     const tracks = p.tracks ?? [];
     const audio = tracks.find((t) => t.kind === "audio");
-    const video = tracks.find((t) => t.kind === "video");
+    const video = tracks.find((t) => t.source === "camera") ?? tracks.find((t) => t.kind === "video" && t.source !== "screen");
+    const screen = tracks.find((t) => t.source === "screen");
+    const media = this.streamsOf(p.id, tracks);
     return {
       id: p.id,
       name: p.name,
       role: p.role,
       state: p.state,
       tracks,
-      stream: prev?.stream ?? null,
+      stream: media.stream,
       audioMuted: audio ? audio.muted : true,
       videoMuted: video ? video.muted : true,
       hasVideo: video !== undefined,
       quality: prev?.quality ?? "unknown",
+      hasScreen: screen !== undefined && !screen.muted,
+      screen: media.screen,
     };
   }
 
+  /**
+   * A participant's received tracks as two streams: microphone and camera
+   * (the latest of each kind), and the screen share. The same tracks give
+   * the same MediaStream objects (a new srcObject would restart a video).
+   */
+  private streamsOf(id: string, tracks: TrackInfo[]): { stream: MediaStream | null; screen: MediaStream | null } {
+    let audio: MediaStreamTrack | undefined;
+    let video: MediaStreamTrack | undefined;
+    let screen: MediaStreamTrack | undefined;
+    for (const [key, track] of this.remoteMedia.get(id) ?? []) {
+      if (track.readyState === "ended") continue;
+      if (tracks.find((t) => t.id === key)?.source === "screen") screen = track;
+      else if (track.kind === "audio") audio = track;
+      else video = track;
+    }
+    const cam = [audio, video].filter((t): t is MediaStreamTrack => t !== undefined);
+    const camKey = cam.map((t) => t.id).join(" ");
+    const screenKey = screen?.id ?? "";
+    const prev = this.streamCache.get(id);
+    const next = {
+      camera: camKey,
+      cameraStream: prev && prev.camera === camKey ? prev.cameraStream : cam.length > 0 ? streamOf(cam) : null,
+      screen: screenKey,
+      screenStream: prev && prev.screen === screenKey ? prev.screenStream : screen ? streamOf([screen]) : null,
+    };
+    this.streamCache.set(id, next);
+    return { stream: next.cameraStream, screen: next.screenStream };
+  }
+
   private onRemoteTrack(ev: RTCTrackEvent): void {
-    const stream = ev.streams[0];
-    const participant = stream?.id ?? "";
+    // The node's stream id is the participant's id; its track id, in the msid of the track's m-section.
+    const participant = ev.streams[0]?.id ?? "";
     const track = ev.track;
-    this.remoteTracks.set(track.id, track);
-    this.updateRemotes((m) => {
-      const prev = m.get(participant);
-      const base = prev ?? this.remoteOf({ id: participant, name: "", role: "", state: "active", tracks: [] });
-      const kept = base.stream ? base.stream.getTracks().filter((t) => t.kind !== track.kind && t.readyState !== "ended") : [];
-      const ms = typeof MediaStream !== "undefined" ? new MediaStream([...kept, track]) : (stream ?? null);
-      m.set(participant, { ...base, stream: ms });
-    });
-    track.onended = () => this.remoteTracks.delete(track.id);
+    const mid = ev.transceiver?.mid ?? null;
+    const key = (mid !== null ? this.subTrackIds.get(mid) : undefined) ?? track.id;
+    let media = this.remoteMedia.get(participant);
+    if (!media) this.remoteMedia.set(participant, (media = new Map()));
+    media.delete(key); // the latest last
+    media.set(key, track);
+    const refresh = () =>
+      this.updateRemotes((m) => {
+        const prev = m.get(participant);
+        m.set(participant, this.remoteOf(prev ?? { id: participant, name: "", role: "", state: "active", tracks: [] }, prev));
+      });
+    refresh();
+    track.onended = () => {
+      const held = this.remoteMedia.get(participant);
+      if (held?.get(key) !== track) return;
+      held.delete(key);
+      if (!this.endSig.value) refresh();
+    };
   }
 
   /** Maps an inbound-rtp stat to the node's track id and its participant. */
@@ -1216,11 +1473,14 @@ export class CallClient {
         if (trackIdentifier !== undefined && t.id === trackIdentifier) return { trackId: t.id, participant: p.id };
       }
     }
-    // Browsers that name remote tracks themselves: the participant whose stream holds it.
-    for (const p of this.remotesSig.value.values()) {
-      const local = p.stream?.getTracks().find((t) => t.id === trackIdentifier);
-      const info = p.tracks.find((t) => t.kind === kind);
-      if (local) return { trackId: info?.id ?? local.id, participant: p.id };
+    // Browsers that name remote tracks themselves: the participant who sent it, by the sub offer's msid.
+    for (const [participant, media] of this.remoteMedia) {
+      for (const [key, track] of media) {
+        if (track.id !== trackIdentifier) continue;
+        const known = this.remotesSig.value.get(participant)?.tracks ?? [];
+        const info = known.find((t) => t.id === key) ?? known.find((t) => t.kind === kind && t.source !== "screen");
+        return { trackId: info?.id ?? key, participant };
+      }
     }
     return { trackId: trackIdentifier ?? String(s["id"] ?? ""), participant: "" };
   }
@@ -1387,6 +1647,7 @@ export class CallClient {
               const fresh = await this.refreshJoin();
               if (fresh.node !== this.join.node) this.droppedAt = 0; // a new node holds no place: join anew
               this.join = fresh;
+              this.sourcesSig.value = joinSources(fresh);
               this.needFreshJoin = false;
             } catch (err) {
               if (err instanceof ApiError && (err.status === 404 || err.status === 409 || err.status === 401 || err.status === 403)) {
@@ -1497,7 +1758,7 @@ export class CallClient {
   }
 
   /** The node's id of the local track of a source, once published. */
-  publishedTrackId(source: "microphone" | "camera"): string | undefined {
+  publishedTrackId(source: MediaSource): string | undefined {
     return this.localOf(source)?.trackId;
   }
 }

@@ -1,0 +1,546 @@
+// @vitest-environment happy-dom
+import { render } from "preact";
+import { act } from "preact/test-utils";
+import { useSignal } from "@preact/signals";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { resetI18nForTests } from "../shared/i18n";
+import { DoctorAuth, type AuthApi } from "../doctor/auth";
+import { AdminApi, type AdminUser, type ApiKey, type Organisation } from "./api";
+import { AdminApp, ApiKeysSection, OrganisationsSection, UsersSection } from "./App";
+
+let container: HTMLElement;
+
+interface Sent {
+  method: string;
+  url: string;
+  body: unknown;
+}
+let sent: Sent[];
+
+function json(body: unknown, code = 200): Response {
+  return new Response(JSON.stringify(body), { status: code, headers: { "Content-Type": "application/json" } });
+}
+
+function noContent(): Response {
+  return new Response(null, { status: 204 });
+}
+
+function refusal(code: string, status: number, field?: string): Response {
+  return json({ error: { code, message: "refused", ...(field ? { field } : {}) } }, status);
+}
+
+/** A fetch that records every request and answers "METHOD /path" from the routes (the first match wins). */
+function fakeApi(routes: Array<[RegExp, (s: Sent) => Response]>): AdminApi {
+  return new AdminApi({
+    fetch: async (url, init) => {
+      const s: Sent = { method: init?.method ?? "GET", url, body: init?.body ? JSON.parse(init.body as string) : undefined };
+      sent.push(s);
+      const line = `${s.method} ${url}`;
+      for (const [re, answer] of routes) if (re.test(line)) return answer(s);
+      return refusal("not_found", 404);
+    },
+  });
+}
+
+async function settle(): Promise<void> {
+  for (let i = 0; i < 5; i++) {
+    await act(async () => {
+      await new Promise((r) => setTimeout(r, 0));
+    });
+  }
+}
+
+const $ = <T extends Element = HTMLElement>(sel: string) => container.querySelector<T>(sel);
+
+/** Whether text is on screen: in the text, or in a field's value. */
+function shown(text: string): boolean {
+  return container.textContent!.includes(text) || [...container.querySelectorAll("input, textarea")].some((el) => (el as HTMLInputElement).value.includes(text));
+}
+
+async function type(sel: string, value: string): Promise<void> {
+  const el = $<HTMLInputElement>(sel)!;
+  await act(() => {
+    el.value = value;
+    el.dispatchEvent(new Event("input"));
+  });
+}
+
+async function choose(sel: string, value: string): Promise<void> {
+  const el = $<HTMLSelectElement>(sel)!;
+  await act(() => {
+    el.value = value;
+    el.dispatchEvent(new Event("change"));
+  });
+}
+
+async function click(sel: string): Promise<void> {
+  const el = $<HTMLButtonElement>(sel);
+  if (!el) throw new Error(`no ${sel}`);
+  await act(() => el.click());
+  await settle();
+}
+
+async function submit(sel: string): Promise<void> {
+  const el = $<HTMLButtonElement>(sel)!;
+  expect(el.disabled).toBe(false);
+  await act(() => void el.form!.dispatchEvent(new Event("submit", { cancelable: true })));
+  await settle();
+}
+
+function user(id: string, role: string, status = "active", first = "Ann", last = "Lee"): AdminUser {
+  return {
+    id,
+    email: `${id}@clinic.example`,
+    first_name: first,
+    last_name: last,
+    language: "en",
+    role,
+    status,
+    all_queues: false,
+    created_at: "2026-03-01T10:00:00Z",
+    updated_at: "2026-03-01T10:00:00Z",
+  };
+}
+
+function org(id: string, name: string, members = ["a@interp.example"]): Organisation {
+  return { id, name, languages: ["en", "fr"], contact_email: "desk@interp.example", members, created_at: "2026-03-01T10:00:00Z", updated_at: "2026-03-01T10:00:00Z" };
+}
+
+function key(id: string, name: string, revoked = false): ApiKey {
+  return {
+    id,
+    user_id: "u1",
+    name,
+    prefix: `hcw_${id}`,
+    role: "scheduler",
+    created_at: "2026-03-01T10:00:00Z",
+    last_used_at: null,
+    revoked_at: revoked ? "2026-03-02T10:00:00Z" : null,
+  };
+}
+
+beforeEach(() => {
+  resetI18nForTests();
+  container = document.createElement("div");
+  document.body.appendChild(container);
+  sent = [];
+});
+
+afterEach(() => {
+  render(null, container);
+  container.remove();
+  vi.unstubAllGlobals();
+});
+
+describe("interpreter organisations", () => {
+  it("lists, then creates an organisation from the form and announces it", async () => {
+    let orgs = [org("o1", "Interpreters Geneva")];
+    const api = fakeApi([
+      [/^GET \/api\/v1\/admin\/interpreter-organisations$/, () => json({ organisations: orgs })],
+      [
+        /^POST \/api\/v1\/admin\/interpreter-organisations$/,
+        (s) => {
+          const created = { ...org("o2", "Lingua"), ...(s.body as object) };
+          orgs = [...orgs, created];
+          return json(created, 201);
+        },
+      ],
+    ]);
+    await act(() => render(<OrganisationsSection api={api} />, container));
+    await settle();
+    expect($("[data-org-id=o1] h3")!.textContent).toBe("Interpreters Geneva");
+    expect($("[data-org-id=o1]")!.textContent).toContain("a@interp.example");
+
+    // Every field is labelled.
+    for (const id of ["org-name", "org-languages", "org-contact", "org-members"]) expect($(`label[for=${id}]`)).not.toBeNull();
+    expect($<HTMLButtonElement>("#org-submit")!.disabled).toBe(true);
+    await type("#org-name", " Lingua ");
+    await type("#org-languages", "en, fr-CH  ar");
+    await type("#org-contact", "office@lingua.example");
+    await type("#org-members", "one@lingua.example\ntwo@lingua.example\n\none@lingua.example");
+    await submit("#org-submit");
+
+    expect(sent.filter((s) => s.method === "POST")).toEqual([
+      {
+        method: "POST",
+        url: "/api/v1/admin/interpreter-organisations",
+        body: { name: "Lingua", languages: ["en", "fr-CH", "ar"], contact_email: "office@lingua.example", members: ["one@lingua.example", "two@lingua.example"] },
+      },
+    ]);
+    expect($("#orgs-status")!.getAttribute("aria-live")).toBe("polite");
+    expect($("#orgs-status")!.textContent).toBe("The organisation “Lingua” is created.");
+    expect($("[data-org-id=o2] h3")!.textContent).toBe("Lingua");
+    expect($<HTMLInputElement>("#org-name")!.value).toBe("");
+  });
+
+  it("edits an organisation and deletes one after a confirmation", async () => {
+    let orgs = [org("o1", "Interpreters Geneva")];
+    const api = fakeApi([
+      [/^GET \/api\/v1\/admin\/interpreter-organisations$/, () => json({ organisations: orgs })],
+      [
+        /^PUT \/api\/v1\/admin\/interpreter-organisations\/o1$/,
+        (s) => {
+          orgs = [{ ...orgs[0]!, ...(s.body as object) }];
+          return json(orgs[0]);
+        },
+      ],
+      [
+        /^DELETE \/api\/v1\/admin\/interpreter-organisations\/o1$/,
+        () => {
+          orgs = [];
+          return noContent();
+        },
+      ],
+    ]);
+    await act(() => render(<OrganisationsSection api={api} />, container));
+    await settle();
+
+    await click("#org-edit-o1");
+    expect($("#org-edit-o1")!.getAttribute("aria-expanded")).toBe("true");
+    expect(document.activeElement?.id).toBe("org-edit-name");
+    expect($<HTMLInputElement>("#org-edit-name")!.value).toBe("Interpreters Geneva");
+    expect($<HTMLTextAreaElement>("#org-edit-members")!.value).toBe("a@interp.example");
+    await type("#org-edit-members", "a@interp.example\nb@interp.example");
+    await submit("#org-edit-submit");
+    expect(sent.find((s) => s.method === "PUT")!.body).toEqual({
+      name: "Interpreters Geneva",
+      languages: ["en", "fr"],
+      contact_email: "desk@interp.example",
+      members: ["a@interp.example", "b@interp.example"],
+    });
+    expect($("#org-edit-name")).toBeNull();
+    expect($("#orgs-status")!.textContent).toBe("The organisation “Interpreters Geneva” is saved.");
+    expect($("[data-org-id=o1]")!.textContent).toContain("b@interp.example");
+    expect(document.activeElement?.id).toBe("org-edit-o1");
+
+    // Delete: asked first; Escape keeps it.
+    await click("#org-delete-o1");
+    expect($("#confirm-org-delete")!.getAttribute("role")).toBe("alertdialog");
+    expect(document.activeElement?.id).toBe("confirm-org-delete-yes");
+    await act(() => void document.activeElement!.dispatchEvent(new KeyboardEvent("keydown", { key: "Escape", bubbles: true })));
+    await settle();
+    expect($("#confirm-org-delete")).toBeNull();
+    expect(sent.some((s) => s.method === "DELETE")).toBe(false);
+    expect(document.activeElement?.id).toBe("org-delete-o1");
+
+    await click("#org-delete-o1");
+    await click("#confirm-org-delete-yes");
+    expect(sent.filter((s) => s.method === "DELETE").map((s) => s.url)).toEqual(["/api/v1/admin/interpreter-organisations/o1"]);
+    expect($("#orgs-empty")).not.toBeNull();
+    expect($("#orgs-status")!.textContent).toBe("The organisation “Interpreters Geneva” is deleted.");
+  });
+
+  it("shows the API's refusal: the name is taken, a field is invalid", async () => {
+    let answer = refusal("organisation_name_taken", 409, "name");
+    const api = fakeApi([
+      [/^GET /, () => json({ organisations: [] })],
+      [/^POST /, () => answer],
+    ]);
+    await act(() => render(<OrganisationsSection api={api} />, container));
+    await settle();
+    await type("#org-name", "Lingua");
+    await type("#org-languages", "en");
+    await type("#org-members", "not-an-address");
+    await submit("#org-submit");
+    const alerts = () => [...container.querySelectorAll("#org-status [role=alert]")].map((e) => e.textContent);
+    expect(alerts()).toEqual(["An organisation with this name already exists."]);
+    expect($("#org-status")!.getAttribute("aria-live")).toBe("polite");
+    // The form keeps what was typed.
+    expect($<HTMLInputElement>("#org-name")!.value).toBe("Lingua");
+
+    answer = refusal("invalid_request", 400, "members");
+    await submit("#org-submit");
+    expect(alerts()).toEqual(["Enter 1 to 100 email addresses such as name@example.org, one per line."]);
+  });
+});
+
+describe("API keys", () => {
+  const users = [user("u1", "scheduler", "active", "Booking", "System"), user("u2", "admin", "active", "Ada", "Admin")];
+
+  function keysApi() {
+    let keys: ApiKey[] = [key("k1", "old key", true)];
+    return fakeApi([
+      [/^GET \/api\/v1\/admin\/users\/u1\/api-keys$/, () => json({ api_keys: keys })],
+      [/^GET \/api\/v1\/admin\/users\/u2\/api-keys$/, () => json({ api_keys: [] })],
+      [
+        /^POST \/api\/v1\/admin\/api-keys$/,
+        (s) => {
+          const b = s.body as { name: string; role: string };
+          const k = { ...key("k2", b.name), role: b.role };
+          keys = [...keys, k];
+          return json({ api_key: k, key: "hcw_k2.SECRET-VALUE-123" }, 201);
+        },
+      ],
+      [
+        /^POST \/api\/v1\/admin\/api-keys\/k2\/revoke$/,
+        () => {
+          keys = keys.map((k) => (k.id === "k2" ? { ...k, revoked_at: "2026-03-03T10:00:00Z" } : k));
+          return noContent();
+        },
+      ],
+    ]);
+  }
+
+  function Harness({ api, copy }: { api: AdminApi; copy: (text: string) => Promise<void> }) {
+    // The console keeps the chosen user.
+    const userId = useSignal("");
+    return <ApiKeysSection api={api} users={users} userId={userId.value} onUser={(id) => (userId.value = id)} copy={copy} />;
+  }
+
+  async function mount(api: AdminApi, copy: (text: string) => Promise<void>): Promise<void> {
+    await act(() => render(<Harness api={api} copy={copy} />, container));
+    await settle();
+  }
+
+  it("creates a key, shows its secret once with a copy button, and never again", async () => {
+    const copied: string[] = [];
+    await mount(keysApi(), async (text) => void copied.push(text));
+    expect($("label[for=keys-user]")).not.toBeNull();
+    await choose("#keys-user", "u1");
+    await settle();
+    expect(sent.map((s) => `${s.method} ${s.url}`)).toEqual(["GET /api/v1/admin/users/u1/api-keys"]);
+    const row = $("[data-key-id=k1]")!;
+    expect(row.textContent).toContain("old key");
+    expect(row.textContent).toContain("Revoked on");
+    expect(row.querySelector("button")).toBeNull(); // a revoked key cannot be revoked again
+
+    // A scheduler's key has the scheduler's role: no choice offered.
+    expect($("#key-role")).toBeNull();
+    expect($("#key-role-fixed")!.textContent).toBe("The key has the user's role: Scheduler.");
+    await type("#key-name", "Booking sync");
+    await submit("#key-create");
+    expect(sent.find((s) => s.method === "POST")!.body).toEqual({ user_id: "u1", name: "Booking sync", role: "scheduler" });
+
+    const secret = $<HTMLInputElement>("#key-secret")!;
+    expect(secret.value).toBe("hcw_k2.SECRET-VALUE-123");
+    expect(secret.readOnly).toBe(true);
+    expect($("label[for=key-secret]")).not.toBeNull();
+    expect($("#key-secret-box")!.textContent).toContain("it will not be shown again");
+    expect(secret.getAttribute("aria-describedby")).toBe("key-secret-once");
+    expect(document.activeElement?.id).toBe("key-secret");
+    expect($("#keys-status")!.textContent).toBe("The key “Booking sync” is created.");
+    expect($("[data-key-id=k2]")!.textContent).toContain("Booking sync");
+
+    await click("#key-copy");
+    expect(copied).toEqual(["hcw_k2.SECRET-VALUE-123"]);
+    expect($("#key-copy-status")!.textContent).toBe("Copied to the clipboard.");
+
+    await click("#key-secret-done");
+    expect($("#key-secret")).toBeNull();
+    expect(shown("SECRET-VALUE")).toBe(false);
+    expect(document.activeElement?.id).toBe("key-name");
+  });
+
+  it("forgets the secret when another user is chosen, and lets an admin's key take any role", async () => {
+    await mount(keysApi(), async () => undefined);
+    await choose("#keys-user", "u1");
+    await settle();
+    await type("#key-name", "Booking sync");
+    await submit("#key-create");
+    expect($("#key-secret")).not.toBeNull();
+
+    expect(shown("SECRET-VALUE")).toBe(true);
+    await choose("#keys-user", "u2");
+    await settle();
+    expect(shown("SECRET-VALUE")).toBe(false);
+    expect($("#keys-empty")!.textContent).toBe("This user has no API key.");
+    expect($("label[for=key-role]")).not.toBeNull();
+    await choose("#key-role", "scheduler");
+    await type("#key-name", "Ops");
+    await submit("#key-create");
+    expect(sent.filter((s) => s.method === "POST").at(-1)!.body).toEqual({ user_id: "u2", name: "Ops", role: "scheduler" });
+  });
+
+  it("revokes a key after a confirmation", async () => {
+    await mount(keysApi(), async () => undefined);
+    await choose("#keys-user", "u1");
+    await settle();
+    await type("#key-name", "Booking sync");
+    await submit("#key-create");
+    await click("#key-secret-done");
+
+    await click("#revoke-k2");
+    expect($("#confirm-revoke-text")!.textContent).toBe("Revoke the key “Booking sync”? Systems using it lose access at once.");
+    await click("#confirm-revoke-no");
+    expect(sent.some((s) => s.url.endsWith("/revoke"))).toBe(false);
+    expect(document.activeElement?.id).toBe("revoke-k2");
+
+    await click("#revoke-k2");
+    await click("#confirm-revoke-yes");
+    expect(sent.filter((s) => s.url.endsWith("/revoke")).map((s) => `${s.method} ${s.url}`)).toEqual(["POST /api/v1/admin/api-keys/k2/revoke"]);
+    expect($("#keys-status")!.textContent).toBe("The key “Booking sync” is revoked.");
+    expect($("#revoke-k2")).toBeNull();
+    expect(document.activeElement?.id).toBe("admin-api-keys-title");
+  });
+
+  it("shows the API's refusal of a new key", async () => {
+    const api = fakeApi([
+      [/^GET /, () => json({ api_keys: [] })],
+      [/^POST /, () => refusal("invalid_request", 400, "role")],
+    ]);
+    await mount(api, async () => undefined);
+    await choose("#keys-user", "u1");
+    await settle();
+    await type("#key-name", "x");
+    await submit("#key-create");
+    expect([...container.querySelectorAll("#keys-status [role=alert]")].map((e) => e.textContent)).toEqual([
+      "A key has its user's role, unless the user is an administrator.",
+    ]);
+    expect($("#key-secret")).toBeNull();
+  });
+});
+
+describe("users", () => {
+  it("filters the nurses awaiting approval and approves one", async () => {
+    let pending = [user("n1", "nurse", "pending_approval", "Nina", "Nurse")];
+    const all = [user("d1", "doctor")];
+    const api = fakeApi([
+      [/^GET \/api\/v1\/admin\/users\?role=nurse&status=pending_approval&limit=100$/, () => json({ users: pending })],
+      [
+        /^POST \/api\/v1\/admin\/users\/n1\/approve$/,
+        () => {
+          pending = [];
+          return json(user("n1", "nurse", "active", "Nina", "Nurse"));
+        },
+      ],
+    ]);
+    let reloads = 0;
+    await act(() => render(<UsersSection api={api} users={all} reload={async () => void reloads++} />, container));
+    await settle();
+    expect($("[data-user-id=d1]")).not.toBeNull();
+    expect($("#approve-d1")).toBeNull();
+    expect($("label[for=users-filter]")).not.toBeNull();
+
+    await choose("#users-filter", "pending");
+    await settle();
+    expect(sent.map((s) => s.url)).toEqual(["/api/v1/admin/users?role=nurse&status=pending_approval&limit=100"]);
+    expect($("[data-user-id=d1]")).toBeNull();
+    const approve = $<HTMLButtonElement>("#approve-n1")!;
+    expect(approve.textContent).toBe("Approve");
+    expect(approve.getAttribute("aria-describedby")).toBe("user-name-n1");
+    expect($("#user-name-n1")!.textContent).toBe("Nina Nurse");
+
+    await click("#approve-n1");
+    expect(sent.filter((s) => s.method === "POST").map((s) => s.url)).toEqual(["/api/v1/admin/users/n1/approve"]);
+    expect(reloads).toBe(1);
+    expect($("#users-status")!.getAttribute("aria-live")).toBe("polite");
+    expect($("#users-status")!.textContent).toBe("Nina Nurse is approved and can now sign in.");
+    expect($("#users-empty")!.textContent).toBe("No nurse is awaiting approval.");
+    expect(document.activeElement?.id).toBe("admin-users-title");
+  });
+
+  it("resets a second factor after a confirmation", async () => {
+    const api = fakeApi([[/^POST \/api\/v1\/admin\/users\/d1\/second-factor-reset$/, () => noContent()]]);
+    const users = [user("d1", "doctor", "active", "Dan", "Doctor"), user("s1", "scheduler")];
+    await act(() => render(<UsersSection api={api} users={users} reload={async () => undefined} />, container));
+    await settle();
+    expect($("#reset-s1")).toBeNull(); // a scheduler signs in with API keys only
+
+    await click("#reset-d1");
+    expect($("#confirm-reset")!.getAttribute("role")).toBe("alertdialog");
+    expect($("#confirm-reset-text")!.textContent).toContain("Reset the second factor of Dan Doctor?");
+    expect(document.activeElement?.id).toBe("confirm-reset-yes");
+    await click("#confirm-reset-no");
+    expect(sent).toEqual([]);
+    expect(document.activeElement?.id).toBe("reset-d1");
+
+    await click("#reset-d1");
+    await click("#confirm-reset-yes");
+    expect(sent.map((s) => `${s.method} ${s.url}`)).toEqual(["POST /api/v1/admin/users/d1/second-factor-reset"]);
+    expect($("#confirm-reset")).toBeNull();
+    expect($("#users-status")!.textContent).toBe("The second factor of Dan Doctor is reset.");
+    expect(document.activeElement?.id).toBe("reset-d1");
+  });
+
+  it("disables and enables, and shows the API's refusal", async () => {
+    let status = "active";
+    const api = fakeApi([
+      [/^POST \/api\/v1\/admin\/users\/a1\/disable$/, () => refusal("last_admin", 409)],
+      [
+        /^POST \/api\/v1\/admin\/users\/d1\/disable$/,
+        () => {
+          status = "disabled";
+          return json(user("d1", "doctor", status));
+        },
+      ],
+    ]);
+    const view = () => <UsersSection api={api} users={[user("a1", "admin"), user("d1", "doctor", status, "Dan", "Doctor")]} reload={async () => render(view(), container)} />;
+    await act(() => render(view(), container));
+    await settle();
+
+    await click("#disable-a1");
+    expect([...container.querySelectorAll("#users-status [role=alert]")].map((e) => e.textContent)).toEqual(["The last active administrator cannot be disabled."]);
+    expect(document.activeElement?.id).toBe("disable-a1");
+
+    await click("#disable-d1");
+    expect($("#users-status [role=alert]")).toBeNull();
+    expect($("#users-status")!.textContent).toBe("Dan Doctor is disabled: their sessions have ended.");
+    expect($("#enable-d1")).not.toBeNull();
+    expect(document.activeElement?.id).toBe("enable-d1");
+  });
+
+  it("shows an approval the API refuses", async () => {
+    const api = fakeApi([
+      [/^GET /, () => json({ users: [user("n1", "nurse", "pending_approval")] })],
+      [/^POST /, () => refusal("invalid_transition", 409)],
+    ]);
+    await act(() => render(<UsersSection api={api} users={[]} reload={async () => undefined} />, container));
+    await choose("#users-filter", "pending");
+    await settle();
+    await click("#approve-n1");
+    expect($("#users-status [role=alert]")!.textContent).toBe("The account is not in a state that allows this. Reload the page.");
+  });
+});
+
+describe("the admin app", () => {
+  it("signs in with the shared sign-in steps, then shows the console to an administrator", async () => {
+    const authApi: AuthApi = {
+      signIn: async () => ({ level: "password", next: "verify", user_id: "a1", role: "admin", expires_at: "" }),
+      secondFactor: async () => ({ level: "full", user_id: "a1", role: "admin", expires_at: "" }),
+      beginEnrolment: async () => ({ secret: "S", qr_png: "", otpauth_uri: "" }),
+      confirmEnrolment: async () => ({ recovery_codes: [], session: { level: "full", user_id: "a1", role: "admin", expires_at: "" } }),
+      setPasswordWithToken: async () => undefined,
+      getMe: (() => {
+        let signedIn = false;
+        return async () => {
+          if (!signedIn) {
+            signedIn = true;
+            throw new Error("no session");
+          }
+          return { id: "a1", email: "root@clinic.example", first_name: "Ada", last_name: "Admin", role: "admin" };
+        };
+      })(),
+      signOut: async () => undefined,
+    };
+    const auth = new DoctorAuth({ api: authApi, replaceUrl: () => undefined });
+    // The shell's version line.
+    vi.stubGlobal("fetch", async () => json({ name: "HCW@Home", version: "1", commit: "" }));
+    const api = fakeApi([
+      [/^GET \/api\/v1\/admin\/users/, () => json({ users: [user("a1", "admin", "active", "Ada", "Admin")] })],
+      [/^GET \/api\/v1\/admin\/queues$/, () => json({ queues: [] })],
+      [/^GET \/api\/v1\/admin\/interpreter-organisations$/, () => json({ organisations: [] })],
+      [/^GET \/api\/v1\/admin\/media-nodes$/, () => json({ nodes: [] })],
+      [/^GET \/api\/v1\/admin\/statistics/, () => json({ from: "2026-03-01", to: "2026-03-30", rows: [], totals: {} })],
+    ]);
+    const clock = { setInterval: () => 1, clearInterval: () => undefined };
+    await act(() => render(<AdminApp auth={auth} deps={{ api, clock }} />, container));
+    await act(() => auth.start("/", ""));
+    await settle();
+    expect($("#signin-email")).not.toBeNull();
+    await type("#signin-email", "root@clinic.example");
+    await type("#signin-password", "secret");
+    await submit("#signin-submit");
+    expect(document.activeElement?.id).toBe("totp-code");
+    await type("#totp-code", "123456");
+    await submit("#totp-submit");
+    for (const id of ["admin-users", "admin-api-keys", "admin-queues", "admin-organisations", "admin-settings", "admin-media-nodes", "admin-audit", "admin-statistics"]) {
+      expect($(`#${id}`), id).not.toBeNull();
+      expect($(`nav a[href="#${id}"]`), id).not.toBeNull();
+    }
+
+    // The row's "API keys" button picks the user in the API keys section.
+    await click("#keys-a1");
+    expect($<HTMLSelectElement>("#keys-user")!.value).toBe("a1");
+    expect(document.activeElement?.id).toBe("keys-user");
+  });
+});
