@@ -681,16 +681,20 @@ type screenSample struct {
 	Decoded     int64   `json:"decoded"` // -1: no inbound stream for the track
 	FrameWidth  int64   `json:"frameWidth"`
 	FrameHeight int64   `json:"frameHeight"`
+	Shown       float64 `json:"shown"`     // #remote-screen's width on the page, CSS px
+	CallWidth   float64 `json:"callWidth"` // the call's width on the page
 }
 
 const screenSampleJS = `(async () => {
-	const layout = document.querySelector("section.hcw-call")?.dataset.layout ?? "";
+	const call = document.querySelector("section.hcw-call");
+	const layout = call?.dataset.layout ?? "";
 	const v = document.getElementById("remote-screen");
 	if (!v) return { present: false, layout, decoded: -1 };
 	const track = v.srcObject && v.srcObject.getVideoTracks ? v.srcObject.getVideoTracks()[0] : undefined;
 	const out = { present: true, layout, track: track ? track.id : "", width: v.videoWidth, height: v.videoHeight,
 		frames: v.getVideoPlaybackQuality ? v.getVideoPlaybackQuality().totalVideoFrames : 0, time: v.currentTime,
-		decoded: -1, frameWidth: 0, frameHeight: 0 };
+		decoded: -1, frameWidth: 0, frameHeight: 0,
+		shown: v.getBoundingClientRect().width, callWidth: call ? call.getBoundingClientRect().width : 0 };
 	if (!track) return out;
 	for (const pc of window.__hcwPcs || []) {
 		if (pc.connectionState === "closed") continue;
@@ -718,9 +722,9 @@ func (pg *page) screenSample() (*screenSample, error) {
 }
 
 // waitScreen waits until the page shows a remote screen share on the main
-// stage (layout "screen") whose frames, between two samples a second
-// apart, are decoded (the track's inbound RTP stream) and advance in the
-// #remote-screen element.
+// stage (layout "screen", at least half the call's width) whose frames,
+// between two samples a second apart, are decoded (the track's inbound
+// RTP stream) and advance in the #remote-screen element.
 func (pg *page) waitScreen(timeout time.Duration) *screenSample {
 	pg.t.Helper()
 	deadline := time.Now().Add(timeout)
@@ -743,15 +747,18 @@ func (pg *page) waitScreen(timeout time.Duration) *screenSample {
 			last = fmt.Errorf("the call's layout is %q, want screen", s2.Layout)
 		case s2.Track == "" || s2.Track != s1.Track:
 			last = fmt.Errorf("#remote-screen plays track %q, then %q", s1.Track, s2.Track)
-		case s2.Decoded < 0:
+		case s1.Decoded < 0 || s2.Decoded < 0:
 			last = fmt.Errorf("no inbound RTP stream for the screen track %s", s2.Track)
 		case s2.Decoded <= s1.Decoded:
 			last = fmt.Errorf("screen frames decoded %d -> %d", s1.Decoded, s2.Decoded)
 		case s2.Width == 0 || s2.Frames <= s1.Frames && s2.Time <= s1.Time:
 			last = fmt.Errorf("#remote-screen does not advance: %+v -> %+v", s1, s2)
+		case s2.Shown < s2.CallWidth/2:
+			// On the main stage: at least half the call's width.
+			last = fmt.Errorf("#remote-screen is %.0f px wide in a call %.0f px wide", s2.Shown, s2.CallWidth)
 		default:
-			pg.t.Logf("%s receives the screen share: %d frames decoded (+%d in %s), %dx%d, #remote-screen %dx%d",
-				pg.who, s2.Decoded, s2.Decoded-s1.Decoded, 1200*time.Millisecond, s2.FrameWidth, s2.FrameHeight, s2.Width, s2.Height)
+			pg.t.Logf("%s receives the screen share: %d frames decoded (+%d in %s), %dx%d, #remote-screen %dx%d shown %.0f px wide in a call %.0f px wide",
+				pg.who, s2.Decoded, s2.Decoded-s1.Decoded, 1200*time.Millisecond, s2.FrameWidth, s2.FrameHeight, s2.Width, s2.Height, s2.Shown, s2.CallWidth)
 			return s2
 		}
 	}

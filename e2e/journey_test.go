@@ -402,6 +402,7 @@ func (r *rig) addParticipant(role, first, last, email, lang string) string {
 	if js[bool](d, `!!document.getElementById("participant-error")`) {
 		d.fail("adding the participant failed: " + d.text("#participant-error"))
 	}
+	d.waitVisible("#participant-copy", 5*time.Second)
 	link := strings.TrimSpace(d.text("#participant-link"))
 	if !inviteLink.MatchString(link) {
 		d.fail(fmt.Sprintf("the participant's link %q is not an invite link", link))
