@@ -33,8 +33,13 @@ type rig struct {
 	queueID   string
 	queueName string
 	doctor    *page
-	shots     string // screenshot name prefix
-	n         int
+	// The doctor's credentials, for a later sign-in: e-mail, password and
+	// the TOTP codes of the secret enrolled.
+	doctorEmail    string
+	doctorPassword string
+	doctorTOTP     *staffTOTP
+	shots          string // screenshot name prefix
+	n              int
 }
 
 // shot writes a numbered screenshot of a tab into e2e/artifacts/.
@@ -125,10 +130,13 @@ func buildRig(t *testing.T, shots string, adminInBrowser bool, flags ...chromedp
 	d.waitVisible("#totp-secret", 20*time.Second)
 	r.screen(d, "doctor-totp-enrol")
 	secret := strings.TrimSpace(d.text("#totp-secret"))
-	code, err := totp.GenerateCode(secret, time.Now())
+	now := time.Now()
+	code, err := totp.GenerateCode(secret, now)
 	if err != nil {
 		t.Fatalf("TOTP secret %q: %v", secret, err)
 	}
+	r.doctorEmail, r.doctorPassword = email, password
+	r.doctorTOTP = &staffTOTP{secret: secret, lastStep: now.Unix() / 30}
 	d.fill("#totp-code", code)
 	d.click("#totp-submit")
 	d.waitVisible("#recovery-done", 20*time.Second)

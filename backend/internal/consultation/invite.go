@@ -447,6 +447,9 @@ func (s *Service) deliver(ctx context.Context, a Actor, inv Invite, link string)
 		if _, err := tx.Exec(ctx, sqlInviteSetStatus, inv.ID, string(to), s.now(), nullable(reason)); err != nil {
 			return err
 		}
+		if err := publishInviteUpdated(ctx, tx, cur); err != nil {
+			return err
+		}
 		return s.record(ctx, tx, a, action, "invite", inv.ID, inv.ConsultationID, outcome)
 	})
 	if err != nil {
@@ -643,11 +646,38 @@ func (s *Service) Revoke(ctx context.Context, p authz.Principal, a Actor, id str
 	return s.invite(ctx, id)
 }
 
+// TypeInviteUpdated is the event of an invite whose status or schedule
+// changed (sent, delivery_failed, opened, expired, revoked, rescheduled):
+// {invite_id, consultation_id}, to its creator and to the staff who see
+// its consultation, so invite lists follow without polling. A redemption
+// is told by consultation.pending (a patient) or participant.added.
+const TypeInviteUpdated = "invite.updated"
+
+// publishInviteUpdated announces a change of inv.
+func publishInviteUpdated(ctx context.Context, tx pgx.Tx, inv Invite) error {
+	r := consultationRow{ID: inv.ConsultationID}
+	if inv.QueueID != "" {
+		r.QueueID = &inv.QueueID
+	}
+	if inv.DoctorID != "" {
+		r.DoctorID = &inv.DoctorID
+	}
+	t := topics(r)
+	if inv.CreatedByType == "user" && inv.CreatedByID != "" && inv.CreatedByID != inv.DoctorID {
+		t = append(t, events.Topic(events.KindUser, inv.CreatedByID))
+	}
+	return events.PublishData(ctx, tx, TypeInviteUpdated, map[string]string{
+		"invite_id": inv.ID, "consultation_id": inv.ConsultationID}, t...)
+}
+
 func (s *Service) revokeIn(ctx context.Context, tx pgx.Tx, a Actor, cur Invite) error {
 	if !cur.stored.CanBecome(InviteRevoked) {
 		return ErrInvalidTransition
 	}
 	if _, err := tx.Exec(ctx, sqlInviteSetStatus, cur.ID, string(InviteRevoked), s.now(), nil); err != nil {
+		return err
+	}
+	if err := publishInviteUpdated(ctx, tx, cur); err != nil {
 		return err
 	}
 	return s.record(ctx, tx, a, ActionInviteRevoked, "invite", cur.ID, cur.ConsultationID, audit.OutcomeSuccess)

@@ -102,6 +102,9 @@ func (s *Service) Redeem(ctx context.Context, rawToken string, client netip.Addr
 				if _, err := tx.Exec(ctx, sqlInviteSetStatus, inv.ID, string(to), now, nil); err != nil {
 					return err
 				}
+				if err := publishInviteUpdated(ctx, tx, inv); err != nil {
+					return err
+				}
 			}
 			return s.record(ctx, tx, participant, ActionInviteRefused, "invite", inv.ID, inv.ConsultationID, audit.OutcomeDenied)
 		}

@@ -69,6 +69,9 @@ func (s *Service) Reschedule(ctx context.Context, p authz.Principal, a Actor, id
 				return err
 			}
 		}
+		if err := publishInviteUpdated(ctx, tx, cur); err != nil {
+			return err
+		}
 		return s.record(ctx, tx, a, ActionInviteRescheduled, "invite", id, cur.ConsultationID, audit.OutcomeSuccess)
 	})
 	if err != nil {

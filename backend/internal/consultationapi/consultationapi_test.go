@@ -535,3 +535,21 @@ func TestStaffPrincipalCarriesQueues(t *testing.T) {
 		"email": "a@example.org", "queue_id": f.queueID})
 	assert.Equal(t, 201, res.status, string(res.body))
 }
+
+// TestInviteUpdatesAreLive: the creator's sockets hear invite.updated when
+// an invite is sent and when it is revoked, so invite lists follow.
+func TestInviteUpdatesAreLive(t *testing.T) {
+	e := newEnv(t)
+	e.live()
+	f := e.clinic()
+	ws := e.dial(f.doctorIn, doctorHost)
+	inv, _ := e.invite(f.doctorIn, map[string]any{"queue_id": f.queueID, "delivery": "email"})
+	require.Equal(t, "sent", inv.Invite.Status)
+	d := waitMsg(t, ws, "invite.updated")
+	assert.Equal(t, inv.Invite.ID, d["invite_id"])
+	assert.NotEmpty(t, d["consultation_id"])
+
+	res := e.do(f.doctorIn, "POST", "/api/v1/invites/"+inv.Invite.ID+"/revoke", nil)
+	require.Equal(t, 200, res.status, string(res.body))
+	assert.Equal(t, inv.Invite.ID, waitMsg(t, ws, "invite.updated")["invite_id"])
+}
