@@ -1,7 +1,7 @@
 import { useEffect, useMemo, useRef } from "preact/hooks";
 import { useSignal } from "@preact/signals";
 import { AppShell } from "../shared/AppShell";
-import { formatDate, t } from "../shared/i18n";
+import { formatDate, t, type MessageKey } from "../shared/i18n";
 import { LanguageMenu } from "../shared/LanguageMenu";
 import { AuthStep, authTitle } from "../shared/signin";
 import type { AuthScreen, DoctorAuth } from "../doctor/auth";
@@ -65,6 +65,17 @@ function userName(u: AdminUser): string {
   return `${u.first_name} ${u.last_name}`.trim() || u.email;
 }
 
+/**
+ * A user's status changes from the list: each button's API call, its
+ * label, the message once done, and the button the focus goes to after
+ * (the one that undoes it, or the same).
+ */
+const TRANSITIONS = {
+  approve: { run: (api: AdminApi, id: string) => api.approveUser(id), label: "admin.users.approve", done: "admin.users.approved", then: "approve" },
+  enable: { run: (api: AdminApi, id: string) => api.enableUser(id), label: "admin.users.enable", done: "admin.users.enabled", then: "disable" },
+  disable: { run: (api: AdminApi, id: string) => api.disableUser(id), label: "admin.users.disable", done: "admin.users.disabled", then: "enable" },
+} as const satisfies Record<string, { run: (api: AdminApi, id: string) => Promise<unknown>; label: MessageKey; done: MessageKey; then: string }>;
+
 /** The users list's filter: everybody, or the nurses whose self-registration awaits approval. */
 export const PENDING_NURSES: UserFilter = { role: "nurse", status: "pending_approval" };
 
@@ -123,6 +134,26 @@ export function UsersSection({
   const rows = view.value === "pending" ? pending.value : users;
   const busy = rowAction.busy.value;
   const resetting = confirmReset.value;
+  const transition = (u: AdminUser, kind: keyof typeof TRANSITIONS, style: string) => {
+    const tr = TRANSITIONS[kind];
+    return (
+      <button
+        type="button"
+        id={`${kind}-${u.id}`}
+        class={style}
+        aria-describedby={`user-name-${u.id}`}
+        disabled={busy}
+        onClick={() =>
+          act(`${kind}-${u.id}`, `${tr.then}-${u.id}`, async () => {
+            await tr.run(api, u.id);
+            return t(tr.done, { name: userName(u) });
+          })
+        }
+      >
+        {t(tr.label)}
+      </button>
+    );
+  };
   return (
     <section id="admin-users" class="hcw-card" aria-labelledby="admin-users-title">
       <h2 id="admin-users-title" tabIndex={-1}>
@@ -164,57 +195,9 @@ export function UsersSection({
                   <td>{statusName(u.status)}</td>
                   <td>
                     <div class="admin-row-actions">
-                      {u.status === "pending_approval" && (
-                        <button
-                          type="button"
-                          id={`approve-${u.id}`}
-                          class="hcw-button"
-                          aria-describedby={nameId}
-                          disabled={busy}
-                          onClick={() =>
-                            act(`approve-${u.id}`, `approve-${u.id}`, async () => {
-                              await api.approveUser(u.id);
-                              return t("admin.users.approved", { name: userName(u) });
-                            })
-                          }
-                        >
-                          {t("admin.users.approve")}
-                        </button>
-                      )}
+                      {u.status === "pending_approval" && transition(u, "approve", "hcw-button")}
                       {/* After either, the focus goes to the button that undoes it. */}
-                      {u.status === "disabled" ? (
-                        <button
-                          type="button"
-                          id={`enable-${u.id}`}
-                          class="hcw-button hcw-button-secondary"
-                          aria-describedby={nameId}
-                          disabled={busy}
-                          onClick={() =>
-                            act(`enable-${u.id}`, `disable-${u.id}`, async () => {
-                              await api.enableUser(u.id);
-                              return t("admin.users.enabled", { name: userName(u) });
-                            })
-                          }
-                        >
-                          {t("admin.users.enable")}
-                        </button>
-                      ) : (
-                        <button
-                          type="button"
-                          id={`disable-${u.id}`}
-                          class="hcw-button hcw-button-secondary"
-                          aria-describedby={nameId}
-                          disabled={busy}
-                          onClick={() =>
-                            act(`disable-${u.id}`, `enable-${u.id}`, async () => {
-                              await api.disableUser(u.id);
-                              return t("admin.users.disabled", { name: userName(u) });
-                            })
-                          }
-                        >
-                          {t("admin.users.disable")}
-                        </button>
-                      )}
+                      {transition(u, u.status === "disabled" ? "enable" : "disable", "hcw-button hcw-button-secondary")}
                       {u.role !== "scheduler" && (
                         <button
                           type="button"
@@ -992,19 +975,20 @@ function seconds(v: number | null | undefined): string {
   return v === null || v === undefined ? "–" : String(Math.round(v));
 }
 
+/** A row's figures, right-aligned (class admin-num) so that digits line up. */
 function FigureCells({ f }: { f: StatisticsFigures }) {
   return (
     <>
-      <td>{f.closed}</td>
-      <td>{f.completed}</td>
-      <td>{f.cancelled}</td>
-      <td>{seconds(f.avg_wait_seconds)}</td>
-      <td>{seconds(f.p90_wait_seconds)}</td>
-      <td>{seconds(f.avg_consultation_seconds)}</td>
-      <td>{f.calls}</td>
-      <td>{f.feedback_good}</td>
-      <td>{f.feedback_ok}</td>
-      <td>{f.feedback_bad}</td>
+      <td class="admin-num">{f.closed}</td>
+      <td class="admin-num">{f.completed}</td>
+      <td class="admin-num">{f.cancelled}</td>
+      <td class="admin-num">{seconds(f.avg_wait_seconds)}</td>
+      <td class="admin-num">{seconds(f.p90_wait_seconds)}</td>
+      <td class="admin-num">{seconds(f.avg_consultation_seconds)}</td>
+      <td class="admin-num">{f.calls}</td>
+      <td class="admin-num">{f.feedback_good}</td>
+      <td class="admin-num">{f.feedback_ok}</td>
+      <td class="admin-num">{f.feedback_bad}</td>
     </>
   );
 }
@@ -1055,47 +1039,79 @@ export function StatisticsSection({ view, queues }: { view: StatisticsView; queu
         {report && !view.busy.value && <p class="hcw-muted">{t("admin.stats.summary", { from: report.from, to: report.to, count: report.totals.closed })}</p>}
       </div>
       {report && (
-        <table id="stats-table" class="hcw-table">
-          <caption class="hcw-visually-hidden">{t("admin.stats.title")}</caption>
-          <thead>
-            <tr>
-              <th scope="col">{t("admin.stats.day")}</th>
-              <th scope="col">{t("admin.stats.queue")}</th>
-              <th scope="col">{t("admin.stats.closed")}</th>
-              <th scope="col">{t("admin.stats.completed")}</th>
-              <th scope="col">{t("admin.stats.cancelled")}</th>
-              <th scope="col">{t("admin.stats.avgWait")}</th>
-              <th scope="col">{t("admin.stats.p90Wait")}</th>
-              <th scope="col">{t("admin.stats.avgDuration")}</th>
-              <th scope="col">{t("admin.stats.calls")}</th>
-              <th scope="col">{t("admin.stats.good")}</th>
-              <th scope="col">{t("admin.stats.ok")}</th>
-              <th scope="col">{t("admin.stats.bad")}</th>
-            </tr>
-          </thead>
-          <tbody>
-            {report.rows.length === 0 && (
+        // Scrolls on its own where it cannot fit (a narrow window, long words), reachable by keyboard.
+        <div class="admin-table-scroll" role="region" aria-labelledby="stats-caption" tabIndex={0}>
+          <table id="stats-table" class="hcw-table admin-stats">
+            <caption id="stats-caption" class="hcw-visually-hidden">
+              {t("admin.stats.caption")}
+            </caption>
+            {/* Two header rows: the groups (scope colgroup, one <colgroup> each) over short column names. */}
+            <colgroup span={2} />
+            <colgroup span={3} />
+            <colgroup span={2} />
+            <colgroup span={1} />
+            <colgroup span={1} />
+            <colgroup span={3} />
+            <thead>
               <tr>
-                <td colSpan={12}>{t("admin.stats.none")}</td>
+                <th scope="col" rowSpan={2}>
+                  {t("admin.stats.day")}
+                </th>
+                <th scope="col" rowSpan={2}>
+                  {t("admin.stats.queue")}
+                </th>
+                <th scope="colgroup" colSpan={3}>
+                  {t("admin.stats.consultations")}
+                </th>
+                <th scope="colgroup" colSpan={2}>
+                  {t("admin.stats.waitGroup")}
+                </th>
+                <th scope="colgroup">{t("admin.stats.durationGroup")}</th>
+                <th scope="col" rowSpan={2} class="admin-num">
+                  {t("admin.stats.calls")}
+                </th>
+                <th scope="colgroup" colSpan={3}>
+                  {t("admin.stats.feedback")}
+                </th>
               </tr>
-            )}
-            {report.rows.map((r) => (
-              <tr key={`${r.day}/${r.queue_id ?? ""}`}>
-                <th scope="row">{r.day}</th>
-                <td>{r.queue_id ? r.queue_name || r.queue_id : t("admin.stats.deletedQueue")}</td>
-                <FigureCells f={r.figures} />
+              <tr>
+                <th scope="col">{t("admin.stats.closed")}</th>
+                <th scope="col">{t("admin.stats.completed")}</th>
+                <th scope="col">{t("admin.stats.cancelled")}</th>
+                <th scope="col">{t("admin.stats.average")}</th>
+                <th scope="col">{t("admin.stats.p90")}</th>
+                <th scope="col">{t("admin.stats.average")}</th>
+                <th scope="col">{t("admin.stats.good")}</th>
+                <th scope="col">{t("admin.stats.ok")}</th>
+                <th scope="col">{t("admin.stats.bad")}</th>
               </tr>
-            ))}
-          </tbody>
-          <tfoot>
-            <tr class="stats-totals">
-              <th scope="row" colSpan={2}>
-                {t("admin.stats.totals")}
-              </th>
-              <FigureCells f={report.totals} />
-            </tr>
-          </tfoot>
-        </table>
+            </thead>
+            <tbody>
+              {report.rows.length === 0 && (
+                <tr>
+                  <td colSpan={12}>{t("admin.stats.none")}</td>
+                </tr>
+              )}
+              {report.rows.map((r) => (
+                <tr key={`${r.day}/${r.queue_id ?? ""}`}>
+                  <th scope="row" class="admin-day">
+                    {r.day}
+                  </th>
+                  <td>{r.queue_id ? r.queue_name || r.queue_id : t("admin.stats.deletedQueue")}</td>
+                  <FigureCells f={r.figures} />
+                </tr>
+              ))}
+            </tbody>
+            <tfoot>
+              <tr class="stats-totals">
+                <th scope="row" colSpan={2}>
+                  {t("admin.stats.totals")}
+                </th>
+                <FigureCells f={report.totals} />
+              </tr>
+            </tfoot>
+          </table>
+        </div>
       )}
     </section>
   );

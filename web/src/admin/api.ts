@@ -6,8 +6,9 @@
  * shapes come from the generated OpenAPI types; every call takes an
  * optional fetch so tests can answer it.
  */
-import { API_BASE, MalformedBodyError, requestJson, requireObject, type FetchLike } from "../shared/api";
+import { API_BASE, listBody, objectBody, requestJson, requireObject, type FetchLike } from "../shared/api";
 import type { components, operations } from "../shared/api-schema";
+import type { Fits } from "../shared/api-types";
 
 type Schemas = components["schemas"];
 export type AdminUser = Schemas["userBody"];
@@ -37,29 +38,16 @@ export type AuditQuery = NonNullable<operations["listAuditEvents"]["parameters"]
 export const LOGO_MAX_BYTES = 256 * 1024;
 export const LOGO_TYPES: readonly string[] = ["image/png", "image/jpeg", "image/webp"];
 
-/** The filters of the users list (the API's role and status query). */
+/** The filters of the users list (the API's role and status query; the OpenAPI document does not describe that query). */
 export interface UserFilter {
   role?: Role;
-  status?: "active" | "pending_approval" | "disabled";
+  status?: Fits<"active" | "pending_approval" | "disabled", AdminUser["status"]>;
 }
 
-export type Role = "admin" | "doctor" | "nurse" | "scheduler";
+export type Role = Fits<"admin" | "doctor" | "nurse" | "scheduler", AdminUser["role"]>;
 export const ROLES: readonly Role[] = ["admin", "doctor", "nurse", "scheduler"];
 
 const enc = encodeURIComponent;
-
-/** Checks that body is an object holding an array under key, and returns it as T. */
-function listOf<T>(key: string) {
-  return (body: unknown): T => {
-    const obj = requireObject(body);
-    if (!Array.isArray(obj[key])) throw new MalformedBodyError(`missing ${key}`);
-    return obj as T;
-  };
-}
-
-function object<T>(body: unknown): T {
-  return requireObject(body) as T;
-}
 
 /** Checks the body of the settings routes: a settings object inside. */
 function settingsBody(body: unknown): SettingsBody {
@@ -95,16 +83,16 @@ export class AdminApi {
     if (f.role) q.set("role", f.role);
     if (f.status) q.set("status", f.status);
     q.set("limit", "100");
-    return (await this.req("GET", `/admin/users?${q.toString()}`, listOf<Schemas["userListBody"]>("users"))).users;
+    return (await this.req("GET", `/admin/users?${q.toString()}`, listBody<Schemas["userListBody"]>("users"))).users;
   }
 
   updateUser(id: string, c: UserChanges): Promise<AdminUser> {
-    return this.req("PATCH", `/admin/users/${enc(id)}`, object<AdminUser>, c);
+    return this.req("PATCH", `/admin/users/${enc(id)}`, objectBody<AdminUser>, c);
   }
 
   /** A nurse's pending account becomes active (409 invalid_transition otherwise). */
   approveUser(id: string): Promise<AdminUser> {
-    return this.req("POST", `/admin/users/${enc(id)}/approve`, object<AdminUser>);
+    return this.req("POST", `/admin/users/${enc(id)}/approve`, objectBody<AdminUser>);
   }
 
   /** Removes the user's second factor: their sessions end and they enrol again at the next sign-in. */
@@ -113,12 +101,12 @@ export class AdminApi {
   }
 
   async listApiKeys(userId: string): Promise<ApiKey[]> {
-    return (await this.req("GET", `/admin/users/${enc(userId)}/api-keys`, listOf<Schemas["apiKeyListBody"]>("api_keys"))).api_keys;
+    return (await this.req("GET", `/admin/users/${enc(userId)}/api-keys`, listBody<Schemas["apiKeyListBody"]>("api_keys"))).api_keys;
   }
 
   /** The answer holds the secret (key), which the API never shows again. */
   createApiKey(k: NewApiKey): Promise<CreatedApiKey> {
-    return this.req("POST", "/admin/api-keys", object<CreatedApiKey>, k);
+    return this.req("POST", "/admin/api-keys", objectBody<CreatedApiKey>, k);
   }
 
   revokeApiKey(id: string): Promise<void> {
@@ -126,15 +114,15 @@ export class AdminApi {
   }
 
   async listOrganisations(): Promise<Organisation[]> {
-    return (await this.req("GET", "/admin/interpreter-organisations", listOf<Schemas["organisationListBody"]>("organisations"))).organisations;
+    return (await this.req("GET", "/admin/interpreter-organisations", listBody<Schemas["organisationListBody"]>("organisations"))).organisations;
   }
 
   createOrganisation(o: OrganisationFields): Promise<Organisation> {
-    return this.req("POST", "/admin/interpreter-organisations", object<Organisation>, o);
+    return this.req("POST", "/admin/interpreter-organisations", objectBody<Organisation>, o);
   }
 
   updateOrganisation(id: string, o: OrganisationFields): Promise<Organisation> {
-    return this.req("PUT", `/admin/interpreter-organisations/${enc(id)}`, object<Organisation>, o);
+    return this.req("PUT", `/admin/interpreter-organisations/${enc(id)}`, objectBody<Organisation>, o);
   }
 
   deleteOrganisation(id: string): Promise<void> {
@@ -142,42 +130,44 @@ export class AdminApi {
   }
 
   createUser(u: NewUser): Promise<CreatedUser> {
-    return this.req("POST", "/admin/users", object<CreatedUser>, u);
+    return this.req("POST", "/admin/users", objectBody<CreatedUser>, u);
   }
 
   disableUser(id: string): Promise<AdminUser> {
-    return this.req("POST", `/admin/users/${enc(id)}/disable`, object<AdminUser>);
+    return this.req("POST", `/admin/users/${enc(id)}/disable`, objectBody<AdminUser>);
   }
 
   enableUser(id: string): Promise<AdminUser> {
-    return this.req("POST", `/admin/users/${enc(id)}/enable`, object<AdminUser>);
+    return this.req("POST", `/admin/users/${enc(id)}/enable`, objectBody<AdminUser>);
   }
 
   async listQueues(): Promise<AdminQueue[]> {
-    return (await this.req("GET", "/admin/queues", listOf<Schemas["queueListBody"]>("queues"))).queues;
+    return (await this.req("GET", "/admin/queues", listBody<Schemas["queueListBody"]>("queues"))).queues;
   }
 
   createQueue(name: string): Promise<AdminQueue> {
-    return this.req("POST", "/admin/queues", object<AdminQueue>, { name });
+    const body: Schemas["createQueueRequest"] = { name };
+    return this.req("POST", "/admin/queues", objectBody<AdminQueue>, body);
   }
 
   setQueueMembers(id: string, userIds: string[]): Promise<AdminQueue> {
-    return this.req("PUT", `/admin/queues/${enc(id)}/members`, object<AdminQueue>, { user_ids: userIds });
+    const body: Schemas["setMembersRequest"] = { user_ids: userIds };
+    return this.req("PUT", `/admin/queues/${enc(id)}/members`, objectBody<AdminQueue>, body);
   }
 
   async mediaNodes(): Promise<MediaNode[]> {
-    return (await this.req("GET", "/admin/media-nodes", listOf<Schemas["mediaNodeListBody"]>("nodes"))).nodes;
+    return (await this.req("GET", "/admin/media-nodes", listBody<Schemas["mediaNodeListBody"]>("nodes"))).nodes;
   }
 
   /** GET /admin/audit/verification: 409 with the same body when the chain is broken. */
   verifyAudit(): Promise<AuditCheck> {
-    return this.req("GET", "/admin/audit/verification", object<AuditCheck>);
+    return this.req("GET", "/admin/audit/verification", objectBody<AuditCheck>);
   }
 
   /** Audit events, newest first, a page at a time (next_before: the cursor of the next page, null on the last). */
   listAudit(q: AuditQuery): Promise<AuditPage> {
     const qs = auditSearch(q);
-    return this.req("GET", `/admin/audit${qs ? `?${qs}` : ""}`, listOf<AuditPage>("events"));
+    return this.req("GET", `/admin/audit${qs ? `?${qs}` : ""}`, listBody<AuditPage>("events"));
   }
 
   getSettings(): Promise<SettingsBody> {
@@ -208,11 +198,11 @@ export class AdminApi {
   }
 
   statistics(f: StatisticsFilter): Promise<StatisticsReport> {
-    return this.req("GET", `/admin/statistics?${statisticsQuery(f)}`, listOf<StatisticsReport>("rows"));
+    return this.req("GET", `/admin/statistics?${statisticsQuery(f)}`, listBody<StatisticsReport>("rows"));
   }
 }
 
-/** The statistics filters: dates YYYY-MM-DD (UTC), empty for the default. */
+/** The statistics filters: dates YYYY-MM-DD (UTC), empty for the default (a query the OpenAPI document does not describe). */
 export interface StatisticsFilter {
   from: string;
   to: string;

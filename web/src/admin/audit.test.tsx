@@ -3,69 +3,19 @@ import { render } from "preact";
 import { act } from "preact/test-utils";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { resetI18nForTests, setLanguage } from "../shared/i18n";
-import { AdminApi, auditSearch, type AuditEvent } from "./api";
+import { json, refusal, settle, testScreen } from "../shared/test-support";
+import { auditSearch, type AuditEvent } from "./api";
 import { AuditSection, eventTime } from "./audit";
 import { AuditTrail, auditQueryOf, localToRfc3339, NO_AUDIT_FILTERS } from "./models";
+import { fakeAdminApi, type Sent } from "./test-support";
 
-let container: HTMLElement;
-let urls: string[];
+let sent: Sent[];
 
-function json(body: unknown, code = 200): Response {
-  return new Response(JSON.stringify(body), { status: code, headers: { "Content-Type": "application/json" } });
-}
-
-function refusal(code: string, status: number, field?: string): Response {
-  return json({ error: { code, message: "refused", ...(field ? { field } : {}) } }, status);
-}
-
-function fakeApi(answer: (url: URL) => Response): AdminApi {
-  return new AdminApi({
-    fetch: async (url) => {
-      urls.push(url);
-      return answer(new URL(url, "https://admin.example"));
-    },
-  });
-}
-
-async function settle(): Promise<void> {
-  for (let i = 0; i < 5; i++) {
-    await act(async () => {
-      await new Promise((r) => setTimeout(r, 0));
-    });
-  }
-}
-
-const $ = <T extends Element = HTMLElement>(sel: string) => container.querySelector<T>(sel);
-
-async function type(sel: string, value: string): Promise<void> {
-  const el = $<HTMLInputElement>(sel)!;
-  await act(() => {
-    el.value = value;
-    el.dispatchEvent(new Event("input"));
-  });
-}
-
-async function choose(sel: string, value: string): Promise<void> {
-  const el = $<HTMLSelectElement>(sel)!;
-  await act(() => {
-    el.value = value;
-    el.dispatchEvent(new Event("change"));
-  });
-}
-
-async function click(sel: string): Promise<void> {
-  const el = $<HTMLButtonElement>(sel);
-  if (!el) throw new Error(`no ${sel}`);
-  await act(() => el.click());
-  await settle();
-}
-
-async function submit(sel: string): Promise<void> {
-  const el = $<HTMLButtonElement>(sel)!;
-  expect(el.disabled).toBe(false);
-  await act(() => void el.form!.dispatchEvent(new Event("submit", { cancelable: true })));
-  await settle();
-}
+/** The URLs the fake API was asked. */
+const urls = () => sent.map((s) => s.url);
+const fakeApi = (answer: (url: URL) => Response) => fakeAdminApi(sent, (s) => answer(new URL(s.url, "https://admin.example")));
+const ui = testScreen();
+const { $, type, choose, click, submit } = ui;
 
 function event(seq: number, over: Partial<AuditEvent> = {}): AuditEvent {
   return {
@@ -87,14 +37,10 @@ const TZ = process.env["TZ"];
 
 beforeEach(() => {
   resetI18nForTests();
-  container = document.createElement("div");
-  document.body.appendChild(container);
-  urls = [];
+  sent = [];
 });
 
 afterEach(() => {
-  render(null, container);
-  container.remove();
   if (TZ === undefined) delete process.env["TZ"];
   else process.env["TZ"] = TZ;
 });
@@ -144,9 +90,9 @@ describe("audit trail model", () => {
     expect(await trail.older()).toBe(true);
     expect(trail.events.value!.map((e) => e.seq)).toEqual([9, 8, 7]);
     expect(trail.nextBefore.value).toBeNull();
-    expect(urls).toEqual(["/api/v1/admin/audit?actor_id=u1&limit=50", "/api/v1/admin/audit?actor_id=u1&before=8&limit=50"]);
+    expect(urls()).toEqual(["/api/v1/admin/audit?actor_id=u1&limit=50", "/api/v1/admin/audit?actor_id=u1&before=8&limit=50"]);
     expect(await trail.older()).toBe(false);
-    expect(urls).toHaveLength(2);
+    expect(urls()).toHaveLength(2);
   });
 });
 
@@ -158,10 +104,10 @@ describe("audit trail screen", () => {
         ? json({ events: [event(2), event(1, { actor_type: "system", actor_id: null, object_type: null, object_id: null, client_ip: null, outcome: "denied" })], next_before: null })
         : json({ events: [event(5, { consultation_id: "c42", outcome: "failure", action: "sign_in.failure" }), event(4), event(3)], next_before: 3 }),
     );
-    await act(() => render(<AuditSection api={api} />, container));
+    await act(() => render(<AuditSection api={api} />, ui.container));
     await settle();
     // Listing is audited: nothing is read until asked for.
-    expect(urls).toEqual([]);
+    expect(urls()).toEqual([]);
     for (const id of ["audit-action", "audit-actor-type", "audit-actor-id", "audit-object-type", "audit-object-id", "audit-consultation", "audit-outcome", "audit-from", "audit-to"]) {
       expect($(`label[for=${id}]`), id).not.toBeNull();
     }
@@ -176,7 +122,7 @@ describe("audit trail screen", () => {
     await type("#audit-from", "2026-03-01T09:00");
     await type("#audit-to", "2026-03-02T09:00");
     await submit("#audit-search");
-    const first = new URL(urls[0]!, "https://admin.example");
+    const first = new URL(urls()[0]!, "https://admin.example");
     expect(first.pathname).toBe("/api/v1/admin/audit");
     expect(Object.fromEntries(first.searchParams)).toEqual({
       action: "sign_in.failure",
@@ -189,7 +135,7 @@ describe("audit trail screen", () => {
       limit: "50",
     });
 
-    const rows = () => [...container.querySelectorAll("#audit-table tbody tr")].map((r) => r.getAttribute("data-seq"));
+    const rows = () => [...ui.container.querySelectorAll("#audit-table tbody tr")].map((r) => r.getAttribute("data-seq"));
     expect(rows()).toEqual(["5", "4", "3"]);
     const firstRow = $("#audit-table tbody tr")!;
     expect(firstRow.querySelector("time")!.getAttribute("datetime")).toBe(event(5).at);
@@ -203,8 +149,8 @@ describe("audit trail screen", () => {
     expect($("#audit-status")!.getAttribute("aria-live")).toBe("polite");
 
     await click("#audit-older");
-    expect(new URL(urls[1]!, "https://admin.example").searchParams.get("before")).toBe("3");
-    expect(new URL(urls[1]!, "https://admin.example").searchParams.get("action")).toBe("sign_in.failure");
+    expect(new URL(urls()[1]!, "https://admin.example").searchParams.get("before")).toBe("3");
+    expect(new URL(urls()[1]!, "https://admin.example").searchParams.get("action")).toBe("sign_in.failure");
     expect(rows()).toEqual(["5", "4", "3", "2", "1"]);
     expect($("#audit-older")).toBeNull();
     expect($("#audit-count")!.textContent).toBe("5 events shown: there are no older ones.");
@@ -218,7 +164,7 @@ describe("audit trail screen", () => {
 
   it("says when nothing matches", async () => {
     const api = fakeApi(() => json({ events: [], next_before: null }));
-    await act(() => render(<AuditSection api={api} />, container));
+    await act(() => render(<AuditSection api={api} />, ui.container));
     await click("#audit-search");
     expect($("#audit-empty")!.textContent).toBe("No event matches these filters.");
     expect($("#audit-table")).toBeNull();
@@ -228,7 +174,7 @@ describe("audit trail screen", () => {
   it("shows a refused filter next to its field, and other errors in the live region", async () => {
     let answer = refusal("invalid_request", 400, "object_type");
     const api = fakeApi(() => answer);
-    await act(() => render(<AuditSection api={api} />, container));
+    await act(() => render(<AuditSection api={api} />, ui.container));
     await type("#audit-object-type", "Session");
     await submit("#audit-search");
     expect($("#audit-object-type-error")!.textContent).toBe("Enter a type in lower case, such as session.");
@@ -241,7 +187,7 @@ describe("audit trail screen", () => {
     await type("#audit-from", "2026-03-02T09:00");
     await type("#audit-to", "2026-03-01T09:00");
     await submit("#audit-search");
-    expect(urls).toHaveLength(1);
+    expect(urls()).toHaveLength(1);
     expect($("#audit-to-error")!.textContent).toBe("Enter a date and time after the start.");
     expect($("#audit-object-type-error")).toBeNull();
 
@@ -256,7 +202,7 @@ describe("audit trail screen", () => {
   it("speaks the viewer's language", async () => {
     await setLanguage("de");
     const api = fakeApi(() => json({ events: [event(1)], next_before: null }));
-    await act(() => render(<AuditSection api={api} />, container));
+    await act(() => render(<AuditSection api={api} />, ui.container));
     await click("#audit-search");
     expect($("#audit-search")!.textContent).toBe("Ereignisse anzeigen");
     expect($("#audit-count")!.textContent).toBe("1 Ereignis angezeigt: Es gibt keine älteren.");
@@ -267,7 +213,7 @@ describe("audit trail screen", () => {
 describe("chain verification is still there", () => {
   it("checks the chain", async () => {
     const api = fakeApi(() => json({ intact: true, rows: 12 }));
-    await act(() => render(<AuditSection api={api} />, container));
+    await act(() => render(<AuditSection api={api} />, ui.container));
     await click("#audit-verify");
     expect($("#audit-result")!.textContent).toBe("The audit trail is intact (12 entries).");
   });

@@ -4,88 +4,17 @@ import { act } from "preact/test-utils";
 import { useSignal } from "@preact/signals";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { resetI18nForTests } from "../shared/i18n";
+import { json, noContent, refusal, settle, testScreen } from "../shared/test-support";
 import { DoctorAuth, type AuthApi } from "../doctor/auth";
 import { AdminApi, type AdminUser, type ApiKey, type Organisation } from "./api";
 import { AdminApp, ApiKeysSection, OrganisationsSection, UsersSection } from "./App";
+import { fakeAdminApi, type Route, type Sent } from "./test-support";
 
-let container: HTMLElement;
-
-interface Sent {
-  method: string;
-  url: string;
-  body: unknown;
-}
 let sent: Sent[];
 
-function json(body: unknown, code = 200): Response {
-  return new Response(JSON.stringify(body), { status: code, headers: { "Content-Type": "application/json" } });
-}
-
-function noContent(): Response {
-  return new Response(null, { status: 204 });
-}
-
-function refusal(code: string, status: number, field?: string): Response {
-  return json({ error: { code, message: "refused", ...(field ? { field } : {}) } }, status);
-}
-
-/** A fetch that records every request and answers "METHOD /path" from the routes (the first match wins). */
-function fakeApi(routes: Array<[RegExp, (s: Sent) => Response]>): AdminApi {
-  return new AdminApi({
-    fetch: async (url, init) => {
-      const s: Sent = { method: init?.method ?? "GET", url, body: init?.body ? JSON.parse(init.body as string) : undefined };
-      sent.push(s);
-      const line = `${s.method} ${url}`;
-      for (const [re, answer] of routes) if (re.test(line)) return answer(s);
-      return refusal("not_found", 404);
-    },
-  });
-}
-
-async function settle(): Promise<void> {
-  for (let i = 0; i < 5; i++) {
-    await act(async () => {
-      await new Promise((r) => setTimeout(r, 0));
-    });
-  }
-}
-
-const $ = <T extends Element = HTMLElement>(sel: string) => container.querySelector<T>(sel);
-
-/** Whether text is on screen: in the text, or in a field's value. */
-function shown(text: string): boolean {
-  return container.textContent!.includes(text) || [...container.querySelectorAll("input, textarea")].some((el) => (el as HTMLInputElement).value.includes(text));
-}
-
-async function type(sel: string, value: string): Promise<void> {
-  const el = $<HTMLInputElement>(sel)!;
-  await act(() => {
-    el.value = value;
-    el.dispatchEvent(new Event("input"));
-  });
-}
-
-async function choose(sel: string, value: string): Promise<void> {
-  const el = $<HTMLSelectElement>(sel)!;
-  await act(() => {
-    el.value = value;
-    el.dispatchEvent(new Event("change"));
-  });
-}
-
-async function click(sel: string): Promise<void> {
-  const el = $<HTMLButtonElement>(sel);
-  if (!el) throw new Error(`no ${sel}`);
-  await act(() => el.click());
-  await settle();
-}
-
-async function submit(sel: string): Promise<void> {
-  const el = $<HTMLButtonElement>(sel)!;
-  expect(el.disabled).toBe(false);
-  await act(() => void el.form!.dispatchEvent(new Event("submit", { cancelable: true })));
-  await settle();
-}
+const fakeApi = (routes: Route[]) => fakeAdminApi(sent, routes);
+const ui = testScreen();
+const { $, shown, type, choose, click, submit } = ui;
 
 function user(id: string, role: string, status = "active", first = "Ann", last = "Lee"): AdminUser {
   return {
@@ -121,14 +50,10 @@ function key(id: string, name: string, revoked = false): ApiKey {
 
 beforeEach(() => {
   resetI18nForTests();
-  container = document.createElement("div");
-  document.body.appendChild(container);
   sent = [];
 });
 
 afterEach(() => {
-  render(null, container);
-  container.remove();
   vi.unstubAllGlobals();
 });
 
@@ -146,7 +71,7 @@ describe("interpreter organisations", () => {
         },
       ],
     ]);
-    await act(() => render(<OrganisationsSection api={api} />, container));
+    await act(() => render(<OrganisationsSection api={api} />, ui.container));
     await settle();
     expect($("[data-org-id=o1] h3")!.textContent).toBe("Interpreters Geneva");
     expect($("[data-org-id=o1]")!.textContent).toContain("a@interp.example");
@@ -164,6 +89,7 @@ describe("interpreter organisations", () => {
       {
         method: "POST",
         url: "/api/v1/admin/interpreter-organisations",
+        contentType: "application/json",
         body: { name: "Lingua", languages: ["en", "fr-CH", "ar"], contact_email: "office@lingua.example", members: ["one@lingua.example", "two@lingua.example"] },
       },
     ]);
@@ -192,7 +118,7 @@ describe("interpreter organisations", () => {
         },
       ],
     ]);
-    await act(() => render(<OrganisationsSection api={api} />, container));
+    await act(() => render(<OrganisationsSection api={api} />, ui.container));
     await settle();
 
     await click("#org-edit-o1");
@@ -236,13 +162,13 @@ describe("interpreter organisations", () => {
       [/^GET /, () => json({ organisations: [] })],
       [/^POST /, () => answer],
     ]);
-    await act(() => render(<OrganisationsSection api={api} />, container));
+    await act(() => render(<OrganisationsSection api={api} />, ui.container));
     await settle();
     await type("#org-name", "Lingua");
     await type("#org-languages", "en");
     await type("#org-members", "not-an-address");
     await submit("#org-submit");
-    const alerts = () => [...container.querySelectorAll("#org-status [role=alert]")].map((e) => e.textContent);
+    const alerts = () => [...ui.container.querySelectorAll("#org-status [role=alert]")].map((e) => e.textContent);
     expect(alerts()).toEqual(["An organisation with this name already exists."]);
     expect($("#org-status")!.getAttribute("aria-live")).toBe("polite");
     // The form keeps what was typed.
@@ -288,7 +214,7 @@ describe("API keys", () => {
   }
 
   async function mount(api: AdminApi, copy: (text: string) => Promise<void>): Promise<void> {
-    await act(() => render(<Harness api={api} copy={copy} />, container));
+    await act(() => render(<Harness api={api} copy={copy} />, ui.container));
     await settle();
   }
 
@@ -383,7 +309,7 @@ describe("API keys", () => {
     await settle();
     await type("#key-name", "x");
     await submit("#key-create");
-    expect([...container.querySelectorAll("#keys-status [role=alert]")].map((e) => e.textContent)).toEqual([
+    expect([...ui.container.querySelectorAll("#keys-status [role=alert]")].map((e) => e.textContent)).toEqual([
       "A key has its user's role, unless the user is an administrator.",
     ]);
     expect($("#key-secret")).toBeNull();
@@ -405,7 +331,7 @@ describe("users", () => {
       ],
     ]);
     let reloads = 0;
-    await act(() => render(<UsersSection api={api} users={all} reload={async () => void reloads++} />, container));
+    await act(() => render(<UsersSection api={api} users={all} reload={async () => void reloads++} />, ui.container));
     await settle();
     expect($("[data-user-id=d1]")).not.toBeNull();
     expect($("#approve-d1")).toBeNull();
@@ -432,7 +358,7 @@ describe("users", () => {
   it("resets a second factor after a confirmation", async () => {
     const api = fakeApi([[/^POST \/api\/v1\/admin\/users\/d1\/second-factor-reset$/, () => noContent()]]);
     const users = [user("d1", "doctor", "active", "Dan", "Doctor"), user("s1", "scheduler")];
-    await act(() => render(<UsersSection api={api} users={users} reload={async () => undefined} />, container));
+    await act(() => render(<UsersSection api={api} users={users} reload={async () => undefined} />, ui.container));
     await settle();
     expect($("#reset-s1")).toBeNull(); // a scheduler signs in with API keys only
 
@@ -464,12 +390,12 @@ describe("users", () => {
         },
       ],
     ]);
-    const view = () => <UsersSection api={api} users={[user("a1", "admin"), user("d1", "doctor", status, "Dan", "Doctor")]} reload={async () => render(view(), container)} />;
-    await act(() => render(view(), container));
+    const view = () => <UsersSection api={api} users={[user("a1", "admin"), user("d1", "doctor", status, "Dan", "Doctor")]} reload={async () => render(view(), ui.container)} />;
+    await act(() => render(view(), ui.container));
     await settle();
 
     await click("#disable-a1");
-    expect([...container.querySelectorAll("#users-status [role=alert]")].map((e) => e.textContent)).toEqual(["The last active administrator cannot be disabled."]);
+    expect([...ui.container.querySelectorAll("#users-status [role=alert]")].map((e) => e.textContent)).toEqual(["The last active administrator cannot be disabled."]);
     expect(document.activeElement?.id).toBe("disable-a1");
 
     await click("#disable-d1");
@@ -484,7 +410,7 @@ describe("users", () => {
       [/^GET /, () => json({ users: [user("n1", "nurse", "pending_approval")] })],
       [/^POST /, () => refusal("invalid_transition", 409)],
     ]);
-    await act(() => render(<UsersSection api={api} users={[]} reload={async () => undefined} />, container));
+    await act(() => render(<UsersSection api={api} users={[]} reload={async () => undefined} />, ui.container));
     await choose("#users-filter", "pending");
     await settle();
     await click("#approve-n1");
@@ -523,7 +449,7 @@ describe("the admin app", () => {
       [/^GET \/api\/v1\/admin\/statistics/, () => json({ from: "2026-03-01", to: "2026-03-30", rows: [], totals: {} })],
     ]);
     const clock = { setInterval: () => 1, clearInterval: () => undefined };
-    await act(() => render(<AdminApp auth={auth} deps={{ api, clock }} />, container));
+    await act(() => render(<AdminApp auth={auth} deps={{ api, clock }} />, ui.container));
     await act(() => auth.start("/", ""));
     await settle();
     expect($("#signin-email")).not.toBeNull();

@@ -4,94 +4,18 @@ import { act } from "preact/test-utils";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { branding, resetBrandingForTests } from "../shared/branding";
 import { resetI18nForTests, setLanguage } from "../shared/i18n";
+import { json, refusal, settle, testScreen } from "../shared/test-support";
 import { AdminApi, type SettingsBody } from "./api";
 import { draftOf, settingsOf } from "./models";
 import { logoProblem, SettingsSection } from "./settings";
+import { fakeAdminApi, type Route, type Sent } from "./test-support";
 
-let container: HTMLElement;
-
-interface Sent {
-  method: string;
-  url: string;
-  body: unknown;
-  contentType: string | undefined;
-}
 let sent: Sent[];
 
-function json(body: unknown, code = 200): Response {
-  return new Response(JSON.stringify(body), { status: code, headers: { "Content-Type": "application/json" } });
-}
-
-function refusal(code: string, status: number, field?: string): Response {
-  return json({ error: { code, message: "refused", ...(field ? { field } : {}) } }, status);
-}
-
-/** A fetch that records every request (JSON bodies parsed, others as they are) and answers from the routes. */
-function fakeApi(routes: Array<[RegExp, (s: Sent) => Response]>): AdminApi {
-  return new AdminApi({
-    fetch: async (url, init) => {
-      const headers = (init?.headers ?? {}) as Record<string, string>;
-      const raw = init?.body;
-      const s: Sent = {
-        method: init?.method ?? "GET",
-        url,
-        body: typeof raw === "string" ? JSON.parse(raw) : raw,
-        contentType: headers["Content-Type"],
-      };
-      sent.push(s);
-      const line = `${s.method} ${url}`;
-      for (const [re, answer] of routes) if (re.test(line)) return answer(s);
-      return refusal("not_found", 404);
-    },
-  });
-}
-
-async function settle(): Promise<void> {
-  for (let i = 0; i < 5; i++) {
-    await act(async () => {
-      await new Promise((r) => setTimeout(r, 0));
-    });
-  }
-}
-
-const $ = <T extends Element = HTMLElement>(sel: string) => container.querySelector<T>(sel);
-
-async function type(sel: string, value: string): Promise<void> {
-  const el = $<HTMLInputElement>(sel)!;
-  await act(() => {
-    el.value = value;
-    el.dispatchEvent(new Event("input"));
-  });
-}
-
-async function check(sel: string, on: boolean): Promise<void> {
-  const el = $<HTMLInputElement>(sel)!;
-  await act(() => {
-    el.checked = on;
-    el.dispatchEvent(new Event("change"));
-  });
-}
-
-async function click(sel: string): Promise<void> {
-  const el = $<HTMLButtonElement>(sel);
-  if (!el) throw new Error(`no ${sel}`);
-  await act(() => el.click());
-  await settle();
-}
-
-async function submit(sel: string): Promise<void> {
-  const el = $<HTMLButtonElement>(sel)!;
-  expect(el.disabled).toBe(false);
-  await act(() => void el.form!.dispatchEvent(new Event("submit", { cancelable: true })));
-  await settle();
-}
-
-async function chooseFile(sel: string, file: File): Promise<void> {
-  const el = $<HTMLInputElement>(sel)!;
-  Object.defineProperty(el, "files", { configurable: true, value: [file] });
-  await act(() => void el.dispatchEvent(new Event("change")));
-  await settle();
-}
+/** A fake API that records every request (JSON bodies parsed, others as they are) and answers from the routes. */
+const fakeApi = (routes: Route[]) => fakeAdminApi(sent, routes);
+const ui = testScreen();
+const { $, type, check, click, submit, chooseFile } = ui;
 
 function body(over: Partial<SettingsBody["settings"]> = {}, logo: SettingsBody["logo"] = null): SettingsBody {
   return {
@@ -119,8 +43,6 @@ let objectUrls: string[];
 beforeEach(() => {
   resetI18nForTests();
   resetBrandingForTests();
-  container = document.createElement("div");
-  document.body.appendChild(container);
   sent = [];
   objectUrls = [];
   let n = 0;
@@ -133,14 +55,12 @@ beforeEach(() => {
 });
 
 afterEach(() => {
-  render(null, container);
-  container.remove();
   vi.unstubAllGlobals();
   resetBrandingForTests();
 });
 
 async function show(api: AdminApi): Promise<void> {
-  await act(() => render(<SettingsSection api={api} />, container));
+  await act(() => render(<SettingsSection api={api} />, ui.container));
   await settle();
 }
 
@@ -271,7 +191,7 @@ describe("settings screen", () => {
     expect(document.activeElement?.id).toBe("set-early");
     // The live region says the form was refused; no other field is marked.
     expect($("#settings-status [role=alert]")!.textContent).toBe("Check the form: a field is missing or invalid.");
-    expect(container.querySelectorAll("[aria-invalid=true]")).toHaveLength(1);
+    expect(ui.container.querySelectorAll("[aria-invalid=true]")).toHaveLength(1);
     expect($<HTMLInputElement>("#set-early")!.value).toBe("30");
   });
 
@@ -367,7 +287,7 @@ describe("logo", () => {
     await chooseFile("#logo-file", file);
     expect($<HTMLImageElement>("#logo-preview")!.getAttribute("src")).toBe("blob:logo-1");
     expect($<HTMLImageElement>("#logo-preview")!.alt).toBe("The chosen logo, not uploaded yet");
-    expect(container.textContent).toContain("clinic.png");
+    expect(ui.container.textContent).toContain("clinic.png");
 
     await click("#logo-upload");
     const put = sent.find((s) => s.method === "PUT")!;

@@ -8,7 +8,7 @@ import { FakeMediaDevices, FakeNode, PeerFactory, joinInfo } from "../shared/cal
 import { callApi } from "../shared/call-session";
 import { resetI18nForTests } from "../shared/i18n";
 import { RealtimeClient } from "../shared/realtime";
-import { FakeNetwork, SocketFactory } from "../shared/test-support";
+import { FakeNetwork, SocketFactory, json, stubApiFetch, waitFor, type SentRequest } from "../shared/test-support";
 import * as api from "./api";
 import { DoctorApp, type WorkspaceDeps } from "./App";
 import { DoctorAuth } from "./auth";
@@ -16,7 +16,7 @@ import { Dashboard } from "./dashboard";
 
 let container: HTMLElement;
 let sockets: SocketFactory;
-let calls: Array<{ method: string; url: string; body?: unknown }>;
+let calls: SentRequest[];
 let level: "none" | "password" | "full";
 let waiting: Consultation[];
 let status: Consultation["status"];
@@ -31,10 +31,6 @@ const WAITING: Consultation = {
   patient: { participant_id: "p1", first_name: "Paula", last_name: "Patient", language: "en", online: true },
 };
 
-function json(body: unknown, code = 200): Response {
-  return new Response(code === 204 ? null : JSON.stringify(body), { status: code, headers: { "Content-Type": "application/json" } });
-}
-
 function session(l: string, next?: string) {
   return { level: l, next, user_id: "doc1", role: "doctor", expires_at: "2025-05-01T20:00:00Z" };
 }
@@ -44,79 +40,58 @@ beforeEach(() => {
   container = document.createElement("div");
   document.body.appendChild(container);
   sockets = new SocketFactory();
-  calls = [];
   level = "none";
   waiting = [WAITING];
   status = "pending";
-  vi.stubGlobal(
-    "fetch",
-    vi.fn(async (url: string, init?: RequestInit) => {
-      const method = init?.method ?? "GET";
-      const body = init?.body ? (JSON.parse(String(init.body)) as Record<string, string>) : undefined;
-      calls.push({ method, url, body });
-      const path = url.replace("/api/v1", "");
-      if (path === "/version") return json({ name: "HCW@Home", version: "1", commit: "" });
-      if (path === "/auth/sign-in") {
-        if (body?.["password"] !== "right") return json({ error: { code: "invalid_credentials", message: "no" } }, 401);
-        level = "password";
-        return json(session("password", "verify"));
-      }
-      if (path === "/auth/second-factor") {
-        if (body?.["code"] !== "123456") return json({ error: { code: "invalid_code", message: "no" } }, 401);
-        level = "full";
-        return json(session("full"));
-      }
-      if (path === "/auth/password") return json(null, 204);
-      if (path === "/me") {
-        if (level === "full") return json(USER);
-        if (level === "password") return json({ error: { code: "second_factor_required", message: "" } }, 403);
-        return json({ error: { code: "unauthenticated", message: "" } }, 401);
-      }
-      if (path === "/queues") return json({ queues: [{ id: "q1", name: "General practice" }] });
-      if (path === "/queues/q1/consultations") return json({ consultations: waiting });
-      if (path.startsWith("/consultations?status=active")) return json({ consultations: status === "active" ? [{ ...WAITING, status }] : [] });
-      if (path === "/consultations/c1/accept") {
-        status = "active";
-        waiting = [];
-        return json({ ...WAITING, status });
-      }
-      if (path === "/consultations/c1") return json({ ...WAITING, status });
-      if (path === "/consultations/c1/close") {
-        status = "closed";
-        return json({ ...WAITING, status });
-      }
-      if (path.startsWith("/consultations/c1/messages")) return json({ messages: [], more: false });
-      if (path === "/consultations/c1/call" && method === "GET") return json({ call: null });
-      if (path === "/consultations/c1/call") {
-        return json({ id: "call-1", consultation_id: "c1", started_by: "doc1", kind: body?.["kind"], state: "ringing", started_at: "x", participants: [] }, 201);
-      }
-      if (path === "/consultations/c1/call/join") return json(joinInfo());
-      if (path === "/consultations/c1/call/end") return json({ id: "call-1", consultation_id: "c1", started_by: "doc1", kind: "video", state: "ended", started_at: "x", participants: [] });
-      if (path === "/invites") {
-        return json({ invite: { id: "i1", consultation_id: "c2", status: "created" }, link: "https://patient.example/i/TOKEN" }, 201);
-      }
-      return json({ error: { code: "not_found", message: path } }, 404);
-    }),
-  );
+  calls = stubApiFetch((path, { method, body }) => {
+    if (path === "/version") return json({ name: "HCW@Home", version: "1", commit: "" });
+    if (path === "/auth/sign-in") {
+      if (body?.["password"] !== "right") return json({ error: { code: "invalid_credentials", message: "no" } }, 401);
+      level = "password";
+      return json(session("password", "verify"));
+    }
+    if (path === "/auth/second-factor") {
+      if (body?.["code"] !== "123456") return json({ error: { code: "invalid_code", message: "no" } }, 401);
+      level = "full";
+      return json(session("full"));
+    }
+    if (path === "/auth/password") return json(null, 204);
+    if (path === "/me") {
+      if (level === "full") return json(USER);
+      if (level === "password") return json({ error: { code: "second_factor_required", message: "" } }, 403);
+      return json({ error: { code: "unauthenticated", message: "" } }, 401);
+    }
+    if (path === "/queues") return json({ queues: [{ id: "q1", name: "General practice" }] });
+    if (path === "/queues/q1/consultations") return json({ consultations: waiting });
+    if (path.startsWith("/consultations?status=active")) return json({ consultations: status === "active" ? [{ ...WAITING, status }] : [] });
+    if (path === "/consultations/c1/accept") {
+      status = "active";
+      waiting = [];
+      return json({ ...WAITING, status });
+    }
+    if (path === "/consultations/c1") return json({ ...WAITING, status });
+    if (path === "/consultations/c1/close") {
+      status = "closed";
+      return json({ ...WAITING, status });
+    }
+    if (path.startsWith("/consultations/c1/messages")) return json({ messages: [], more: false });
+    if (path === "/consultations/c1/call" && method === "GET") return json({ call: null });
+    if (path === "/consultations/c1/call") {
+      return json({ id: "call-1", consultation_id: "c1", started_by: "doc1", kind: body?.["kind"], state: "ringing", started_at: "x", participants: [] }, 201);
+    }
+    if (path === "/consultations/c1/call/join") return json(joinInfo());
+    if (path === "/consultations/c1/call/end") return json({ id: "call-1", consultation_id: "c1", started_by: "doc1", kind: "video", state: "ended", started_at: "x", participants: [] });
+    if (path === "/invites") {
+      return json({ invite: { id: "i1", consultation_id: "c2", status: "created" }, link: "https://patient.example/i/TOKEN" }, 201);
+    }
+    return json({ error: { code: "not_found", message: path } }, 404);
+  });
 });
 
 afterEach(() => {
   render(null, container);
   container.remove();
 });
-
-async function waitFor(check: () => void, timeoutMs = 2000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      check();
-      return;
-    } catch (err) {
-      if (Date.now() > deadline) throw err;
-      await act(() => new Promise<void>((r) => setTimeout(r, 5)));
-    }
-  }
-}
 
 const $ = <T extends HTMLElement = HTMLElement>(sel: string) => container.querySelector<T>(sel);
 

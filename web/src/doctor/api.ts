@@ -3,9 +3,11 @@
  * staffapi (sign-in, TOTP, setup links, me) and consultationapi (queues,
  * waiting lists, consultations, invites, chat, calls).
  */
-import { MalformedBodyError, getJson, requestJson, requireObject } from "../shared/api";
+import { getJson, listBody, objectBody, requestJson, requireObject } from "../shared/api";
 import type { components } from "../shared/api-schema";
 import {
+  type Fits,
+  type Narrowed,
   parseChatAck,
   parseChatMessagePage,
   parseConsultation,
@@ -31,12 +33,14 @@ const enc = encodeURIComponent;
 
 /** POST /auth/sign-in: the password step; the session then owes a second factor (level "password"). */
 export function signIn(email: string, password: string): Promise<StaffSession> {
-  return requestJson("POST", "/auth/sign-in", parseStaffSession, { body: { email, password } });
+  const body: Schemas["signInRequest"] = { email, password };
+  return requestJson("POST", "/auth/sign-in", parseStaffSession, { body });
 }
 
 /** POST /auth/second-factor: a TOTP or recovery code. */
 export function secondFactor(code: string): Promise<StaffSession> {
-  return requestJson("POST", "/auth/second-factor", parseStaffSession, { body: { code } });
+  const body: Schemas["codeRequest"] = { code };
+  return requestJson("POST", "/auth/second-factor", parseStaffSession, { body });
 }
 
 /** POST /auth/totp/enrolment: a new secret and its QR code. */
@@ -46,12 +50,14 @@ export function beginEnrolment(): Promise<TotpEnrolment> {
 
 /** POST /auth/totp/confirmation: one code confirms; ten recovery codes come back once. */
 export function confirmEnrolment(code: string): Promise<TotpEnrolled> {
-  return requestJson("POST", "/auth/totp/confirmation", parseTotpEnrolled, { body: { code } });
+  const body: Schemas["codeRequest"] = { code };
+  return requestJson("POST", "/auth/totp/confirmation", parseTotpEnrolled, { body });
 }
 
 /** POST /auth/password: a setup or reset link's token and the new password. */
-export function setPasswordWithToken(token: string, purpose: "setup" | "reset", password: string): Promise<void> {
-  return requestJson("POST", "/auth/password", null, { body: { token, purpose, password } });
+export function setPasswordWithToken(token: string, purpose: Fits<"setup" | "reset", Schemas["setPasswordRequest"]["purpose"]>, password: string): Promise<void> {
+  const body: Schemas["setPasswordRequest"] = { token, purpose, password };
+  return requestJson("POST", "/auth/password", null, { body });
 }
 
 export function getMe(): Promise<StaffUser> {
@@ -88,14 +94,11 @@ export function closeConsultation(id: string): Promise<Consultation> {
   return requestJson("POST", `/consultations/${enc(id)}/close`, parseConsultation);
 }
 
-export interface NewInvite {
-  first_name: string;
-  last_name: string;
-  email?: string;
-  language?: string;
-  queue_id: string;
-  delivery: "link" | "email";
-}
+/** createInviteRequest as the doctor app sends it: to a queue, by link or e-mail. */
+export type NewInvite = Narrowed<
+  Pick<Schemas["createInviteRequest"], "first_name" | "last_name" | "email" | "language" | "queue_id" | "delivery">,
+  { queue_id: string; delivery: "link" | "email" }
+>;
 
 /** POST /invites: the consultation and its link, shown once. */
 export function createInvite(invite: NewInvite): Promise<IssuedInvite> {
@@ -106,9 +109,9 @@ export function createInvite(invite: NewInvite): Promise<IssuedInvite> {
 export function doctorChat(consultationId: string): ChatTransport {
   const base = `/consultations/${enc(consultationId)}/messages`;
   return {
-    send: (key, text) => requestJson("POST", base, parseChatAck, { body: { key, text } }),
+    send: (key, text) => requestJson("POST", base, parseChatAck, { body: { key, text } satisfies Schemas["sendMessageRequest"] }),
     list: (after, limit) => getJson(`${base}?after=${after}&limit=${limit}`, parseChatMessagePage),
-    markRead: (seq) => requestJson("POST", `${base}/read`, null, { body: { seq } }),
+    markRead: (seq) => requestJson("POST", `${base}/read`, null, { body: { seq } satisfies Schemas["markReadRequest"] }),
   };
 }
 
@@ -137,19 +140,6 @@ export type SessionRecord = Schemas["sessionBody"];
 /** A consultation as the doctor reads it: the parsed fields, plus the private note and the feedback. */
 export type ConsultationDetail = Consultation & Pick<ConsultationRecord, "note" | "feedback">;
 
-/** Checks that body is an object holding an array under key, and returns it as T. */
-function listOf<T>(key: string) {
-  return (body: unknown): T => {
-    const obj = requireObject(body);
-    if (!Array.isArray(obj[key])) throw new MalformedBodyError(`expected "${key}" to be an array`);
-    return obj as T;
-  };
-}
-
-function object<T>(body: unknown): T {
-  return requireObject(body) as T;
-}
-
 function parseDetail(body: unknown): ConsultationDetail {
   const c: ConsultationDetail = parseConsultation(body);
   const o = requireObject(body);
@@ -173,7 +163,7 @@ export interface HistoryPage {
 /** GET /consultations?status=closed: my closed consultations (with feedback), newest first. */
 export async function consultationHistory(cursor?: string, limit = 25): Promise<HistoryPage> {
   const q = `status=closed&limit=${limit}${cursor ? `&cursor=${enc(cursor)}` : ""}`;
-  const page = await getJson(`/consultations?${q}`, listOf<Schemas["consultationListBody"]>("consultations"));
+  const page = await getJson(`/consultations?${q}`, listBody<Schemas["consultationListBody"]>("consultations"));
   const out: HistoryPage = { consultations: page.consultations.map(parseDetail) };
   if (page.next) out.next = page.next;
   return out;
@@ -193,7 +183,7 @@ export function sendEstimate(id: string, minutes: number): Promise<Consultation>
 
 /** GET /colleagues: the other active doctors, by last name. */
 export async function colleagues(): Promise<Colleague[]> {
-  return (await getJson("/colleagues", listOf<Schemas["colleagueListBody"]>("doctors"))).doctors;
+  return (await getJson("/colleagues", listBody<Schemas["colleagueListBody"]>("doctors"))).doctors;
 }
 
 /** POST /consultations/{id}/transfer: to another queue or doctor, where it waits again. */
@@ -203,46 +193,46 @@ export function transferConsultation(id: string, to: TransferTarget): Promise<Co
 
 /** GET /consultations/{id}/participants: patient first, with presence and the latest invite's status. */
 export async function listParticipants(id: string): Promise<Participant[]> {
-  return (await getJson(`/consultations/${enc(id)}/participants`, listOf<Schemas["participantListBody"]>("participants"))).participants;
+  return (await getJson(`/consultations/${enc(id)}/participants`, listBody<Schemas["participantListBody"]>("participants"))).participants;
 }
 
 /** POST /consultations/{id}/invites: a guest, interpreter or expert; the link is answered once. */
 export function addParticipant(id: string, p: NewParticipant): Promise<IssuedParticipantInvite> {
-  return requestJson("POST", `/consultations/${enc(id)}/invites`, object<IssuedParticipantInvite>, { body: p });
+  return requestJson("POST", `/consultations/${enc(id)}/invites`, objectBody<IssuedParticipantInvite>, { body: p });
 }
 
 /** GET /interpreter-organisations: names and languages. */
 export async function interpreterOrganisations(): Promise<InterpreterOrganisation[]> {
-  return (await getJson("/interpreter-organisations", listOf<Schemas["organisationListBody"]>("organisations"))).organisations;
+  return (await getJson("/interpreter-organisations", listBody<Schemas["organisationListBody"]>("organisations"))).organisations;
 }
 
 /** POST /consultations/{id}/interpreter-requests: every member of the organisation is mailed a link. */
 export function requestInterpreter(id: string, organisationId: string, language: string): Promise<InterpreterRequest> {
   const body: Schemas["interpreterRequestRequest"] = { organisation_id: organisationId, language };
-  return requestJson("POST", `/consultations/${enc(id)}/interpreter-requests`, object<InterpreterRequest>, { body });
+  return requestJson("POST", `/consultations/${enc(id)}/interpreter-requests`, objectBody<InterpreterRequest>, { body });
 }
 
 /** GET /invites: the invites I created, newest first. */
 export async function myInvites(limit = 50): Promise<InviteRecord[]> {
-  return (await getJson(`/invites?limit=${limit}`, listOf<Schemas["inviteListBody"]>("invites"))).invites;
+  return (await getJson(`/invites?limit=${limit}`, listBody<Schemas["inviteListBody"]>("invites"))).invites;
 }
 
 /** POST /invites/{id}/resend: a new link (the old one stops working), answered once. */
 export function resendInvite(id: string): Promise<IssuedParticipantInvite> {
-  return requestJson("POST", `/invites/${enc(id)}/resend`, object<IssuedParticipantInvite>);
+  return requestJson("POST", `/invites/${enc(id)}/resend`, objectBody<IssuedParticipantInvite>);
 }
 
 export function revokeInvite(id: string): Promise<InviteRecord> {
-  return requestJson("POST", `/invites/${enc(id)}/revoke`, object<InviteRecord>);
+  return requestJson("POST", `/invites/${enc(id)}/revoke`, objectBody<InviteRecord>);
 }
 
 /** POST /invites/{id}/reschedule. */
 export function rescheduleInvite(id: string, r: Schemas["rescheduleRequest"]): Promise<Schemas["rescheduledBody"]> {
-  return requestJson("POST", `/invites/${enc(id)}/reschedule`, object<Schemas["rescheduledBody"]>, { body: r });
+  return requestJson("POST", `/invites/${enc(id)}/reschedule`, objectBody<Schemas["rescheduledBody"]>, { body: r });
 }
 
 export async function myPasskeys(): Promise<Passkey[]> {
-  return (await getJson("/me/passkeys", listOf<Schemas["passkeyListBody"]>("passkeys"))).passkeys;
+  return (await getJson("/me/passkeys", listBody<Schemas["passkeyListBody"]>("passkeys"))).passkeys;
 }
 
 export function deletePasskey(id: string): Promise<void> {
@@ -256,7 +246,7 @@ export function passkeyRegistrationOptions(): Promise<Record<string, unknown>> {
 
 export function finishPasskeyRegistration(name: string, credential: unknown): Promise<PasskeyEnrolled> {
   const body: Schemas["passkeyRegistrationRequest"] = { name, credential };
-  return requestJson("POST", "/auth/passkeys/registration", object<PasskeyEnrolled>, { body });
+  return requestJson("POST", "/auth/passkeys/registration", objectBody<PasskeyEnrolled>, { body });
 }
 
 /** POST /auth/passkeys/login/options: the second step with a passkey, options for navigator.credentials.get(). */

@@ -143,13 +143,13 @@ export class ParticipantsStore {
     const mine = (d: { consultation_id?: string } | undefined) => d?.consultation_id === this.consultationId;
     const offs = [
       rt.on("participant.added", (d) => {
-        if (mine(d as { consultation_id?: string })) void this.refresh();
+        if (mine(d)) void this.refresh();
       }),
       rt.on("participant.revoked", (d) => {
         if (mine(d)) void this.refresh();
       }),
       rt.on("interpreter_request.accepted", (d) => {
-        if (mine(d as { consultation_id?: string })) void this.refresh();
+        if (mine(d)) void this.refresh();
       }),
       rt.on("participant.presence", (d) => {
         if (mine(d)) this.presence(d.participant_id, d.online);

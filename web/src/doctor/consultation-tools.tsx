@@ -6,7 +6,7 @@
 import { useEffect, useMemo } from "preact/hooks";
 import { useSignal } from "@preact/signals";
 import { LANGUAGES, LANGUAGE_NAMES, formatDate, language, t } from "../shared/i18n";
-import type { Queue } from "../shared/api-types";
+import type { Fits, Queue } from "../shared/api-types";
 import * as api from "./api";
 import type { Colleague, TransferTarget } from "./api";
 import { errorCode } from "./auth";
@@ -153,8 +153,8 @@ export function NotePanel({ consultationId, initial, save }: { consultationId: s
 
 // ---------------------------------------------------------------- participants
 
-type Delivery = "link" | "email";
-type Role = "guest" | "interpreter" | "expert";
+type Delivery = Fits<"link" | "email", NonNullable<api.NewParticipant["delivery"]>>;
+type Role = Fits<"guest" | "interpreter" | "expert", api.NewParticipant["role"]>;
 
 export function AddParticipantForm({ consultationId, add = api.addParticipant, onAdded }: { consultationId: string; add?: ToolsApi["addParticipant"]; onAdded?: () => void }) {
   const role = useSignal<Role>("guest");

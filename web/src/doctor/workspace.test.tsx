@@ -10,7 +10,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import type { Consultation } from "../shared/api-types";
 import { resetI18nForTests } from "../shared/i18n";
 import { RealtimeClient } from "../shared/realtime";
-import { FakeNetwork, SocketFactory } from "../shared/test-support";
+import { FakeNetwork, SocketFactory, json, stubApiFetch, waitFor, type SentRequest } from "../shared/test-support";
 import { ArrivalAlert, SOUND_MUTED_STORAGE_KEY } from "./alerts";
 import { DoctorApp, type WorkspaceDeps } from "./App";
 import { DoctorAuth } from "./auth";
@@ -22,7 +22,7 @@ import { TransferPanel } from "./consultation-tools";
 
 let container: HTMLElement;
 let sockets: SocketFactory;
-let calls: Array<{ method: string; url: string; body?: Record<string, unknown> }>;
+let calls: SentRequest[];
 let participants: Array<Record<string, unknown>>;
 let passkeys: Array<Record<string, unknown>>;
 let level: "password" | "full";
@@ -42,10 +42,6 @@ const CLOSED = {
   feedback: [{ participant_id: "p1", role: "patient", rating: "good", comment: "Very kind", created_at: "2026-05-01T08:20:00Z" }],
 };
 
-function json(body: unknown, code = 200): Response {
-  return new Response(code === 204 ? null : JSON.stringify(body), { status: code, headers: { "Content-Type": "application/json" } });
-}
-
 beforeEach(() => {
   resetI18nForTests();
   localStorage.clear();
@@ -53,7 +49,6 @@ beforeEach(() => {
   container = document.createElement("div");
   document.body.appendChild(container);
   sockets = new SocketFactory();
-  calls = [];
   level = "full";
   participants = [{ ...PATIENT, role: "patient", display_name: "Paula Patient" }];
   passkeys = [{ id: "pk1", name: "Old phone", created_at: "2026-01-01T00:00:00Z" }];
@@ -62,96 +57,76 @@ beforeEach(() => {
     { ...invite, id: "i1", role: "patient", status: "sent", first_name: "Ivy", last_name: "Invited" },
     { ...invite, id: "i2", role: "guest", status: "redeemed", first_name: "Gus", last_name: "Guest" },
   ];
-  vi.stubGlobal(
-    "fetch",
-    vi.fn(async (url: string, init?: RequestInit) => {
-      const method = init?.method ?? "GET";
-      const body = init?.body ? (JSON.parse(String(init.body)) as Record<string, unknown>) : undefined;
-      calls.push({ method, url, body });
-      const path = url.replace("/api/v1", "");
-      if (path === "/version") return json({ name: "HCW@Home", version: "1", commit: "" });
-      if (path === "/me") return level === "full" ? json(USER) : json({ error: { code: "second_factor_required", message: "" } }, 403);
-      if (path === "/auth/sign-out") return json(null, 204);
-      if (path === "/queues") return json({ queues: [{ id: "q1", name: "General practice" }, { id: "q2", name: "Dermatology" }] });
-      if (path === "/queues/q1/consultations") return json({ consultations: [WAITING] });
-      if (path === "/queues/q2/consultations") return json({ consultations: [] });
-      if (path.startsWith("/consultations?status=active")) return json({ consultations: [ACTIVE] });
-      if (path.startsWith("/consultations?status=closed")) {
-        return path.includes("cursor=")
-          ? json({ consultations: [{ ...CLOSED, id: "c8", close_reason: "cancelled", accepted_at: null, feedback: [] }] })
-          : json({ consultations: [CLOSED], next: "page2" });
-      }
-      if (path === "/consultations/c1") return json({ ...ACTIVE, note: "Allergic to penicillin." });
-      if (path === "/consultations/c7") return json(CLOSED);
-      if (path === "/consultations/c5/estimate") return json({ ...WAITING, estimated_start_at: "2026-05-01T08:30:00Z" });
-      if (path.startsWith("/consultations/c1/messages")) return json({ messages: [], more: false });
-      if (path.startsWith("/consultations/c7/messages")) {
-        return json({ messages: [{ id: "m1", seq: 1, sender_participant_id: "p1", key: "k1", text: "Thank you, doctor", created_at: "2026-05-01T08:10:00Z" }], more: false });
-      }
-      if (path === "/consultations/c1/call") return json({ call: null });
-      if (path === "/consultations/c1/participants") return json({ participants });
-      if (path === "/consultations/c1/invites") {
-        return json({ invite: { id: "i9", consultation_id: "c1", participant_id: "g1", role: body?.["role"], status: "created" }, link: "https://patient.example/i/GUEST" }, 201);
-      }
-      if (path === "/interpreter-organisations") {
-        return json({ organisations: [{ id: "o1", name: "Interprètes Genève", languages: ["fr", "pt"], created_at: "x", updated_at: "x" }] });
-      }
-      if (path === "/consultations/c1/interpreter-requests") {
-        return json({ id: "r1", consultation_id: "c1", organisation_id: "o1", language: body?.["language"], status: "open", created_at: "x", expires_at: "y", mailed: 3 }, 201);
-      }
-      if (path === "/consultations/c1/note") return json(null, 204);
-      if (path === "/consultations/c1/transfer") return json({ ...ACTIVE, status: "pending", queue_id: body?.["queue_id"] });
-      if (path === "/colleagues") return json({ doctors: [{ id: "u7", first_name: "Grace", last_name: "Hopper" }] });
-      if (path.startsWith("/invites?")) return json({ invites });
-      if (path === "/invites/i1/resend") return json({ invite: invites[0], link: "https://patient.example/i/NEW" }, 201);
-      if (path === "/invites/i1/reschedule") {
-        invites = [{ ...invites[0], scheduled_at: body?.["scheduled_at"], time_zone: body?.["time_zone"] }, invites[1]!];
-        return json({ invite: invites[0] });
-      }
-      if (path === "/invites/i1/revoke") {
-        invites = [{ ...invites[0], status: "revoked" }, invites[1]!];
-        return json(invites[0]);
-      }
-      if (path === "/me/passkeys") return json({ passkeys });
-      if (path === "/me/passkeys/pk1/delete") {
-        passkeys = passkeys.filter((p) => p["id"] !== "pk1");
-        return json(null, 204);
-      }
-      if (path === "/auth/passkeys/registration/options") {
-        return json({ publicKey: { challenge: "AAEC", rp: { name: "HCW@Home" }, user: { id: "dXNlci0x", name: "dr", displayName: "Ada" }, pubKeyCredParams: [] } });
-      }
-      if (path === "/auth/passkeys/registration") {
-        const pk = { id: "pk2", name: body?.["name"], created_at: "2026-05-01T00:00:00Z" };
-        passkeys = [...passkeys, pk];
-        return json({ passkey: pk }, 201);
-      }
-      if (path === "/auth/passkeys/login/options") return json({ publicKey: { challenge: "AAEC", allowCredentials: [] } });
-      if (path === "/auth/passkeys/login") {
-        level = "full";
-        return json({ level: "full", user_id: "doc1", role: "doctor", expires_at: "2026-05-01T20:00:00Z" });
-      }
-      return json({ error: { code: "not_found", message: path } }, 404);
-    }),
-  );
+  calls = stubApiFetch((path, { body }) => {
+    if (path === "/version") return json({ name: "HCW@Home", version: "1", commit: "" });
+    if (path === "/me") return level === "full" ? json(USER) : json({ error: { code: "second_factor_required", message: "" } }, 403);
+    if (path === "/auth/sign-out") return json(null, 204);
+    if (path === "/queues") return json({ queues: [{ id: "q1", name: "General practice" }, { id: "q2", name: "Dermatology" }] });
+    if (path === "/queues/q1/consultations") return json({ consultations: [WAITING] });
+    if (path === "/queues/q2/consultations") return json({ consultations: [] });
+    if (path.startsWith("/consultations?status=active")) return json({ consultations: [ACTIVE] });
+    if (path.startsWith("/consultations?status=closed")) {
+      return path.includes("cursor=")
+        ? json({ consultations: [{ ...CLOSED, id: "c8", close_reason: "cancelled", accepted_at: null, feedback: [] }] })
+        : json({ consultations: [CLOSED], next: "page2" });
+    }
+    if (path === "/consultations/c1") return json({ ...ACTIVE, note: "Allergic to penicillin." });
+    if (path === "/consultations/c7") return json(CLOSED);
+    if (path === "/consultations/c5/estimate") return json({ ...WAITING, estimated_start_at: "2026-05-01T08:30:00Z" });
+    if (path.startsWith("/consultations/c1/messages")) return json({ messages: [], more: false });
+    if (path.startsWith("/consultations/c7/messages")) {
+      return json({ messages: [{ id: "m1", seq: 1, sender_participant_id: "p1", key: "k1", text: "Thank you, doctor", created_at: "2026-05-01T08:10:00Z" }], more: false });
+    }
+    if (path === "/consultations/c1/call") return json({ call: null });
+    if (path === "/consultations/c1/participants") return json({ participants });
+    if (path === "/consultations/c1/invites") {
+      return json({ invite: { id: "i9", consultation_id: "c1", participant_id: "g1", role: body?.["role"], status: "created" }, link: "https://patient.example/i/GUEST" }, 201);
+    }
+    if (path === "/interpreter-organisations") {
+      return json({ organisations: [{ id: "o1", name: "Interprètes Genève", languages: ["fr", "pt"], created_at: "x", updated_at: "x" }] });
+    }
+    if (path === "/consultations/c1/interpreter-requests") {
+      return json({ id: "r1", consultation_id: "c1", organisation_id: "o1", language: body?.["language"], status: "open", created_at: "x", expires_at: "y", mailed: 3 }, 201);
+    }
+    if (path === "/consultations/c1/note") return json(null, 204);
+    if (path === "/consultations/c1/transfer") return json({ ...ACTIVE, status: "pending", queue_id: body?.["queue_id"] });
+    if (path === "/colleagues") return json({ doctors: [{ id: "u7", first_name: "Grace", last_name: "Hopper" }] });
+    if (path.startsWith("/invites?")) return json({ invites });
+    if (path === "/invites/i1/resend") return json({ invite: invites[0], link: "https://patient.example/i/NEW" }, 201);
+    if (path === "/invites/i1/reschedule") {
+      invites = [{ ...invites[0], scheduled_at: body?.["scheduled_at"], time_zone: body?.["time_zone"] }, invites[1]!];
+      return json({ invite: invites[0] });
+    }
+    if (path === "/invites/i1/revoke") {
+      invites = [{ ...invites[0], status: "revoked" }, invites[1]!];
+      return json(invites[0]);
+    }
+    if (path === "/me/passkeys") return json({ passkeys });
+    if (path === "/me/passkeys/pk1/delete") {
+      passkeys = passkeys.filter((p) => p["id"] !== "pk1");
+      return json(null, 204);
+    }
+    if (path === "/auth/passkeys/registration/options") {
+      return json({ publicKey: { challenge: "AAEC", rp: { name: "HCW@Home" }, user: { id: "dXNlci0x", name: "dr", displayName: "Ada" }, pubKeyCredParams: [] } });
+    }
+    if (path === "/auth/passkeys/registration") {
+      const pk = { id: "pk2", name: body?.["name"], created_at: "2026-05-01T00:00:00Z" };
+      passkeys = [...passkeys, pk];
+      return json({ passkey: pk }, 201);
+    }
+    if (path === "/auth/passkeys/login/options") return json({ publicKey: { challenge: "AAEC", allowCredentials: [] } });
+    if (path === "/auth/passkeys/login") {
+      level = "full";
+      return json({ level: "full", user_id: "doc1", role: "doctor", expires_at: "2026-05-01T20:00:00Z" });
+    }
+    return json({ error: { code: "not_found", message: path } }, 404);
+  });
 });
 
 afterEach(() => {
   render(null, container);
   container.remove();
 });
-
-async function waitFor(check: () => void, timeoutMs = 3000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      check();
-      return;
-    } catch (err) {
-      if (Date.now() > deadline) throw err;
-      await act(() => new Promise<void>((r) => setTimeout(r, 5)));
-    }
-  }
-}
 
 const $ = <T extends HTMLElement = HTMLElement>(sel: string) => container.querySelector<T>(sel);
 

@@ -6,7 +6,7 @@ import { ApiError } from "../shared/api";
 import type { ChatAck, ChatMessage, Participation, QueuePosition } from "../shared/api-types";
 import { resetI18nForTests } from "../shared/i18n";
 import { RealtimeClient } from "../shared/realtime";
-import { FakeNetwork, SocketFactory } from "../shared/test-support";
+import { FakeNetwork, SocketFactory, json, refusal, stubApiFetch, waitFor, type SentRequest } from "../shared/test-support";
 import { PatientApp } from "./App";
 import { PatientFlow, type FlowDeps } from "./flow";
 import { WaitingRoom } from "./room";
@@ -23,11 +23,7 @@ let container: HTMLElement;
 let sockets: SocketFactory;
 let position: QueuePosition;
 let messages: ChatMessage[];
-let fetchCalls: Array<{ url: string; method: string; body?: unknown }>;
-
-function json(body: unknown, status = 200): Response {
-  return new Response(JSON.stringify(body), { status, headers: { "Content-Type": "application/json" } });
-}
+let fetchCalls: SentRequest[];
 
 beforeEach(() => {
   resetI18nForTests();
@@ -38,18 +34,10 @@ beforeEach(() => {
   sockets = new SocketFactory();
   position = { consultation_status: "pending", position: 3 };
   messages = [];
-  fetchCalls = [];
-  vi.stubGlobal(
-    "fetch",
-    vi.fn(async (url: string, init?: RequestInit) => {
-      const method = init?.method ?? "GET";
-      const body = init?.body ? (JSON.parse(String(init.body)) as unknown) : undefined;
-      fetchCalls.push({ url, method, body });
-      if (url === "/api/v1/version") return json({ name: "HCW@Home", version: "9.9.9", commit: "" });
-      if (url.endsWith("/feedback")) return json({ error: { code: "not_found", message: "no such resource" } }, 404);
-      return json({ error: { code: "not_found", message: "?" } }, 404);
-    }),
-  );
+  fetchCalls = stubApiFetch((path) => {
+    if (path === "/version") return json({ name: "HCW@Home", version: "9.9.9", commit: "" });
+    return refusal("not_found", 404, undefined, path.endsWith("/feedback") ? "no such resource" : "?");
+  });
 });
 
 afterEach(() => {
@@ -57,19 +45,6 @@ afterEach(() => {
   container.remove();
   document.documentElement.removeAttribute("dir");
 });
-
-async function waitFor(check: () => void, timeoutMs = 2000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      check();
-      return;
-    } catch (err) {
-      if (Date.now() > deadline) throw err;
-      await act(() => new Promise<void>((r) => setTimeout(r, 5)));
-    }
-  }
-}
 
 function $(selector: string): HTMLElement | null {
   return container.querySelector(selector);

@@ -3,7 +3,10 @@
  * redemption (HttpOnly, __Host-): nothing here stores a token.
  */
 import { getJson, requestJson, type RequestOptions } from "../shared/api";
+import type { components } from "../shared/api-schema";
 import {
+  type Fits,
+  type Narrowed,
   parseChatAck,
   parseChatMessagePage,
   parseParticipation,
@@ -15,9 +18,12 @@ import {
 } from "../shared/api-types";
 import type { ChatTransport } from "../shared/chat";
 
+type Schemas = components["schemas"];
+
 /** POST /api/v1/invites/redeem: the invite link's token for a session cookie. */
 export function redeemInvite(token: string, options: RequestOptions = {}): Promise<Redeemed> {
-  return requestJson("POST", "/invites/redeem", parseRedeemed, { ...options, body: { token } });
+  const body: Schemas["redeemRequest"] = { token };
+  return requestJson("POST", "/invites/redeem", parseRedeemed, { ...options, body });
 }
 
 /**
@@ -48,19 +54,17 @@ export function getQueuePosition(options: RequestOptions = {}): Promise<QueuePos
 export function participantChat(consultationId: string, options: RequestOptions = {}): ChatTransport {
   const base = `/participant/consultations/${encodeURIComponent(consultationId)}/messages`;
   return {
-    send: (key, text) => requestJson("POST", base, parseChatAck, { ...options, body: { key, text } }),
+    send: (key, text) => requestJson("POST", base, parseChatAck, { ...options, body: { key, text } satisfies Schemas["sendMessageRequest"] }),
     list: (after, limit) => getJson(`${base}?after=${after}&limit=${limit}`, parseChatMessagePage, options),
-    markRead: (seq) => requestJson("POST", `${base}/read`, null, { ...options, body: { seq } }),
+    markRead: (seq) => requestJson("POST", `${base}/read`, null, { ...options, body: { seq } satisfies Schemas["markReadRequest"] }),
   };
 }
 
 /** A patient's rating of a consultation (as in the reference: good, ok or bad). */
-export type Rating = "good" | "ok" | "bad";
+export type Rating = Fits<"good" | "ok" | "bad", Schemas["feedbackRequest"]["rating"]>;
 
-export interface Feedback {
-  rating: Rating;
-  comment: string;
-}
+/** The feedback form's answer (comment empty for none). */
+export type Feedback = Narrowed<Required<Pick<Schemas["feedbackRequest"], "rating" | "comment">>, { rating: Rating }>;
 
 /**
  * POST /api/v1/participant/consultations/{id}/feedback {token, rating,
@@ -74,7 +78,7 @@ export function sendFeedback(
 ): Promise<void> {
   const path = `/participant/consultations/${encodeURIComponent(consultationId)}/feedback`;
   const { token = feedbackToken(), ...rest } = options;
-  const body: Record<string, string> = { token: token ?? "", rating: feedback.rating };
+  const body: Schemas["feedbackRequest"] = { token: token ?? "", rating: feedback.rating };
   if (feedback.comment) body["comment"] = feedback.comment;
   return requestJson("POST", path, null, { ...rest, body });
 }

@@ -5,6 +5,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { ApiError, type VersionInfo } from "./api";
 import { AppShell, LOADING_TEXT, UNAVAILABLE_TEXT, type VersionLoader } from "./AppShell";
 import { mountApp } from "./mount";
+import { waitFor } from "./test-support";
 
 let container: HTMLElement;
 
@@ -19,19 +20,6 @@ afterEach(() => {
   document.body.innerHTML = "";
   delete document.body.dataset["app"];
 });
-
-async function waitFor(check: () => void, timeoutMs = 2000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      check();
-      return;
-    } catch (err) {
-      if (Date.now() > deadline) throw err;
-      await act(() => new Promise<void>((resolve) => setTimeout(resolve, 10)));
-    }
-  }
-}
 
 function byId(id: string): HTMLElement | null {
   return container.querySelector(`#${id}`);

@@ -11,7 +11,7 @@ import { CallScreen } from "./CallScreen";
 import { CallSession, type CallApi } from "./call-session";
 import { resetI18nForTests } from "./i18n";
 import { RealtimeClient } from "./realtime";
-import { FakeNetwork, SocketFactory } from "./test-support";
+import { FakeNetwork, SocketFactory, waitFor } from "./test-support";
 
 let container: HTMLElement;
 let sockets: SocketFactory;
@@ -89,19 +89,6 @@ function session(): CallSession {
         statsIntervalMs: 0,
       }),
   });
-}
-
-async function waitFor(check: () => void, timeoutMs = 2000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      check();
-      return;
-    } catch (err) {
-      if (Date.now() > deadline) throw err;
-      await act(() => new Promise<void>((r) => setTimeout(r, 5)));
-    }
-  }
 }
 
 const $ = (sel: string) => container.querySelector<HTMLElement>(sel);

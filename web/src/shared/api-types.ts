@@ -1,17 +1,50 @@
 /**
- * Shapes of the backend API and of the /ws events the web apps use.
+ * The API types the web apps use, and the parsers that check the bodies
+ * they rely on.
  *
- * HAND-WRITTEN, from backend/internal/consultationapi/*.go and
- * backend/internal/consultation/*.go (event payloads). This is the one place
- * the types generated from the backend's OpenAPI document (GET
- * /api/v1/openapi.json) will go, once the backend can print that document
- * without a database (a `backend openapi` subcommand). Until then, keep each
- * type next to the Go struct it mirrors (named in its comment) and add only
- * what an app uses.
+ * The types come from the backend's OpenAPI document: web/openapi.json
+ * (GET /api/v1/openapi.json, printed by `backend openapi`), turned into
+ * src/shared/api-schema.ts by `npm run api:types` (`make api-types`) and
+ * checked by `npm run api:check`. Each type here is a schema of that file,
+ * as is or narrowed on purpose, never written by hand: a change of a field
+ * in the backend is a type error in the apps.
  *
- * The parsers check what the apps rely on and keep unknown fields out.
+ * - Parsed<T>: the parsers read a JSON null as an absent field.
+ * - Pick<T, ...>: the fields the app uses (the parsers keep the others out).
+ * - Lenient<T, K>: fields the schema says are always sent that the parser
+ *   still lets be absent (the app works without them).
+ * - Narrowed<T, {...}>: a string the schema leaves open, narrowed to the
+ *   values the app knows; each must be assignable to the generated field
+ *   (checked at compile time). Fits<Narrow, Generated> does the same for a
+ *   union standing alone.
+ *
+ * The parsers are the runtime check: a body that lacks what the app relies
+ * on is an ApiError, not a crash further on.
+ *
+ * The /ws events are not in the OpenAPI document: RealtimeEvents, at the
+ * end, is still written by hand from the backend's event payloads.
  */
 import { MalformedBodyError, requireObject, requireString } from "./api";
+import type { components } from "./api-schema";
+
+type Schemas = components["schemas"];
+
+// ---------------------------------------------------------------- type helpers
+
+/** T as the parsers answer it: a field that is null in the body is absent. */
+export type Parsed<T> = { [K in keyof T]: Exclude<T[K], null> };
+
+/** T with the fields K optional: the schema says they are always sent, the parser lets them be absent. */
+export type Lenient<T, K extends keyof T> = Omit<T, K> & Partial<Pick<T, K>>;
+
+/**
+ * T with the fields of N narrowed to N's types, each of which must be
+ * assignable to T's field of the same name (a compile-time check).
+ */
+export type Narrowed<T, N extends { [K in keyof N]: K extends keyof T ? T[K] : never }> = Omit<T, keyof N> & N;
+
+/** Narrow, checked at compile time to be assignable to the generated type Generated. */
+export type Fits<Narrow extends Generated, Generated> = Narrow;
 
 // ---------------------------------------------------------------- helpers
 
@@ -41,42 +74,35 @@ function optBool(obj: Record<string, unknown>, key: string): boolean | undefined
   return v;
 }
 
-function withOptional<T extends object>(base: T, extra: Record<string, unknown>): T {
+/** base with the fields of extra that are not undefined (checked against T: name and type). */
+function withOptional<T extends object>(base: T, extra: { [K in keyof T]?: T[K] | undefined }): T {
   for (const [k, v] of Object.entries(extra)) if (v !== undefined) (base as Record<string, unknown>)[k] = v;
   return base;
 }
 
 // ---------------------------------------------------------------- errors
 
-/** Refusal codes of POST /api/v1/invites/redeem (consultationapi.Code*, httpapi). */
-export type RedeemRefusal =
-  | "invite_invalid"
-  | "invite_revoked"
-  | "invite_expired"
-  | "invite_too_early"
-  | "consultation_closed"
-  | "throttled";
+/** Refusal codes of POST /api/v1/invites/redeem (consultationapi.Code*, httpapi): error.code of its answer. */
+export type RedeemRefusal = Fits<
+  "invite_invalid" | "invite_revoked" | "invite_expired" | "invite_too_early" | "consultation_closed" | "throttled",
+  Schemas["Error"]["error"]["code"]
+>;
 
 // ---------------------------------------------------------------- invites
 
-/** consultationapi.redeemedBody: answer of POST /api/v1/invites/redeem (sets the session cookie). */
-export interface Redeemed {
-  participant_id: string;
-  consultation_id: string;
-  /** patient, guest, interpreter or expert. */
-  role: string;
-  /** RFC 3339; the session also ends when the consultation closes. */
-  session_expires: string;
-  /**
-   * The invite's language (BCP 47). NOT SENT YET by the backend: asked for,
-   * so the patient app can speak the invite's language from the first screen.
-   */
-  language?: string;
-}
+/**
+ * redeemedBody: answer of POST /api/v1/invites/redeem (sets the session
+ * cookie). role: patient, guest, interpreter or expert; language: the
+ * invite's (BCP 47), which the patient app speaks from the first screen.
+ */
+export type Redeemed = Lenient<
+  Pick<Schemas["redeemedBody"], "participant_id" | "consultation_id" | "role" | "session_expires" | "language">,
+  "language"
+>;
 
 export function parseRedeemed(body: unknown): Redeemed {
   const o = requireObject(body);
-  return withOptional(
+  return withOptional<Redeemed>(
     {
       participant_id: requireString(o, "participant_id"),
       consultation_id: requireString(o, "consultation_id"),
@@ -90,7 +116,7 @@ export function parseRedeemed(body: unknown): Redeemed {
 // ---------------------------------------------------------------- participant
 
 /** Status of a consultation (consultation.Status). */
-export type ConsultationStatus = "invited" | "pending" | "active" | "closed";
+export type ConsultationStatus = Fits<"invited" | "pending" | "active" | "closed", Schemas["consultationBody"]["status"]>;
 
 function requireStatus(o: Record<string, unknown>, key: string): ConsultationStatus {
   const s = requireString(o, key);
@@ -100,31 +126,28 @@ function requireStatus(o: Record<string, unknown>, key: string): ConsultationSta
   return s;
 }
 
-/** consultationapi.participationBody: GET /api/v1/participant/me. */
-export interface Participation {
-  participant_id: string;
-  role: string;
-  consultation_id: string;
-  consultation_status: ConsultationStatus;
-  /** Empty for a consultation with a named doctor. */
-  queue_name?: string;
-  /** NOT SENT YET: the participant's language (asked for; see Redeemed.language). */
-  language?: string;
-  /** The queue's ask_feedback switch (the form shows unless it is false). */
-  ask_feedback?: boolean;
-  /**
-   * With ask_feedback, until feedback is given: the token that authorises
-   * the feedback once the consultation has closed (the session ends then).
-   * Every read answers a fresh one that replaces the previous: keep the last.
-   */
-  feedback_token?: string;
-  /** NOT SENT YET: the queue's show_estimated_time switch. */
-  show_estimated_time?: boolean;
-}
+/**
+ * participationBody: GET /api/v1/participant/me. queue_name is empty for a
+ * consultation with a named doctor; the feedback form shows unless
+ * ask_feedback is false; feedback_token (with ask_feedback, until feedback
+ * is given) authorises the feedback once the consultation has closed (the
+ * session ends then), and every read answers a fresh one that replaces the
+ * previous: keep the last.
+ */
+export type Participation = Narrowed<
+  Lenient<
+    Pick<
+      Schemas["participationBody"],
+      "participant_id" | "role" | "consultation_id" | "consultation_status" | "queue_name" | "language" | "ask_feedback" | "feedback_token"
+    >,
+    "language" | "ask_feedback"
+  >,
+  { consultation_status: ConsultationStatus }
+>;
 
 export function parseParticipation(body: unknown): Participation {
   const o = requireObject(body);
-  return withOptional(
+  return withOptional<Participation>(
     {
       participant_id: requireString(o, "participant_id"),
       role: requireString(o, "role"),
@@ -136,23 +159,20 @@ export function parseParticipation(body: unknown): Participation {
       language: optString(o, "language"),
       ask_feedback: optBool(o, "ask_feedback"),
       feedback_token: optString(o, "feedback_token"),
-      show_estimated_time: optBool(o, "show_estimated_time"),
     },
   );
 }
 
-/** consultationapi.positionBody: GET /api/v1/participant/queue-position. */
-export interface QueuePosition {
-  consultation_status: ConsultationStatus;
-  /** 1 for the next patient; absent when not waiting. */
-  position?: number;
-  /** RFC 3339, sent by a doctor. */
-  estimated_start_at?: string;
-}
+/**
+ * positionBody: GET /api/v1/participant/queue-position. position: 1 for the
+ * next patient, absent when not waiting; estimated_start_at: sent by a
+ * doctor, absent where the queue does not show estimates.
+ */
+export type QueuePosition = Narrowed<Parsed<Schemas["positionBody"]>, { consultation_status: ConsultationStatus }>;
 
 export function parseQueuePosition(body: unknown): QueuePosition {
   const o = requireObject(body);
-  return withOptional(
+  return withOptional<QueuePosition>(
     { consultation_status: requireStatus(o, "consultation_status") },
     { position: optNumber(o, "position"), estimated_start_at: optString(o, "estimated_start_at") },
   );
@@ -160,14 +180,8 @@ export function parseQueuePosition(body: unknown): QueuePosition {
 
 // ---------------------------------------------------------------- chat
 
-/** consultationapi.ackBody: answer of POST .../messages. */
-export interface ChatAck {
-  key: string;
-  /** The message's number in its consultation, from 1 without gaps. */
-  seq: number;
-  id: string;
-  created_at: string;
-}
+/** ackBody: answer of POST .../messages (seq: the message's number in its consultation, from 1 without gaps). */
+export type ChatAck = Schemas["ackBody"];
 
 export function parseChatAck(body: unknown): ChatAck {
   const o = requireObject(body);
@@ -179,20 +193,12 @@ export function parseChatAck(body: unknown): ChatAck {
   };
 }
 
-/** consultationapi.messageBody. */
-export interface ChatMessage {
-  id: string;
-  seq: number;
-  sender_participant_id?: string;
-  sender_user_id?: string;
-  key: string;
-  text: string;
-  created_at: string;
-}
+/** messageBody (an empty sender id is read as absent). */
+export type ChatMessage = Schemas["messageBody"];
 
 function parseChatMessage(body: unknown): ChatMessage {
   const o = requireObject(body);
-  return withOptional(
+  return withOptional<ChatMessage>(
     {
       id: requireString(o, "id"),
       seq: requireNumber(o, "seq"),
@@ -207,12 +213,8 @@ function parseChatMessage(body: unknown): ChatMessage {
   );
 }
 
-/** consultationapi.messageListBody: GET .../messages?after=&limit=. */
-export interface ChatMessagePage {
-  messages: ChatMessage[];
-  /** Messages after the last one exist: ask again with after = its seq. */
-  more: boolean;
-}
+/** messageListBody: GET .../messages?after=&limit= (more: messages after the last one exist, ask again with after = its seq). */
+export type ChatMessagePage = Schemas["messageListBody"];
 
 export function parseChatMessagePage(body: unknown): ChatMessagePage {
   const o = requireObject(body);
@@ -224,7 +226,7 @@ export function parseChatMessagePage(body: unknown): ChatMessagePage {
 // ---------------------------------------------------------------- calls
 
 /** A call's kind (consultation.CallKind). */
-export type CallKind = "video" | "audio";
+export type CallKind = Fits<"video" | "audio", Schemas["callBody"]["kind"] & Schemas["joinCallBody"]["kind"]>;
 
 function requireKind(o: Record<string, unknown>, key: string): CallKind {
   const k = requireString(o, key);
@@ -232,31 +234,11 @@ function requireKind(o: Record<string, unknown>, key: string): CallKind {
   return k;
 }
 
-/** consultationapi.callParticipantBody. */
-export interface CallParticipant {
-  /** u-<user id> for the doctor, p-<participant id> for a participant. */
-  identity: string;
-  role: string;
-  accepted_at?: string;
-  declined_at?: string;
-  joined_at?: string;
-  left_at?: string;
-}
+/** callParticipantBody (identity: u-<user id> for the doctor, p-<participant id> for a participant). */
+export type CallParticipant = Parsed<Schemas["callParticipantBody"]>;
 
-/** consultationapi.callBody. */
-export interface CallInfo {
-  id: string;
-  consultation_id: string;
-  started_by: string;
-  kind: CallKind;
-  /** ringing, active or ended. */
-  state: string;
-  started_at: string;
-  answered_at?: string;
-  ended_at?: string;
-  end_reason?: string;
-  participants: CallParticipant[];
-}
+/** callBody (state: ringing, active or ended). */
+export type CallInfo = Narrowed<Parsed<Schemas["callBody"]>, { kind: CallKind; participants: CallParticipant[] }>;
 
 export function parseCallInfo(body: unknown): CallInfo {
   const o = requireObject(body);
@@ -299,29 +281,19 @@ export function parseCurrentCall(body: unknown): CallInfo | null {
   return o["call"] === null || o["call"] === undefined ? null : parseCallInfo(o["call"]);
 }
 
-/** consultationapi.iceServerBody. */
-export interface IceServer {
-  urls: string[];
-  username?: string;
-  credential?: string;
-}
+/** iceServerBody (a STUN server needs no username nor credential). */
+export type IceServer = Lenient<Schemas["iceServerBody"], "username" | "credential">;
 
-/** consultationapi.joinCallBody: POST .../call/join. */
-export interface JoinInfo {
-  call_id: string;
-  kind: CallKind;
-  /** The consultation id. */
-  room: string;
-  node: string;
-  /** wss://<media host>/n/<node>/signal */
-  signal_url: string;
-  /** Offered as the WebSocket subprotocol hcw.grant.<grant>, never in a URL. */
-  grant: string;
-  grant_expires_at: string;
-  /** What the grant lets this member publish (camera, microphone, screen). */
-  sources?: string[];
+/**
+ * joinCallBody: POST .../call/join. room: the consultation id; signal_url:
+ * wss://<media host>/n/<node>/signal; grant: offered as the WebSocket
+ * subprotocol hcw.grant.<grant>, never in a URL; sources: what the grant
+ * lets this member publish (camera, microphone, screen); kind: video when
+ * absent.
+ */
+export type JoinInfo = Narrowed<Omit<Lenient<Schemas["joinCallBody"], "sources">, "ice_servers">, { kind: CallKind }> & {
   ice_servers: IceServer[];
-}
+};
 
 export function parseJoinInfo(body: unknown): JoinInfo {
   const o = requireObject(body);
@@ -362,16 +334,12 @@ export function parseJoinInfo(body: unknown): JoinInfo {
 
 // ---------------------------------------------------------------- staff
 
-/** staffapi.sessionBody: answer of each sign-in step. */
-export interface StaffSession {
-  /** "password" (a second factor is owed) or "full". */
-  level: string;
-  /** "verify" (send a code) or "enrol" (set up TOTP first); absent when full. */
-  next?: string;
-  user_id: string;
-  role: string;
-  expires_at: string;
-}
+/**
+ * sessionBody: answer of each sign-in step. level: "password" (a second
+ * factor is owed) or "full"; next: "verify" (send a code) or "enrol" (set
+ * up TOTP first), absent when full.
+ */
+export type StaffSession = Schemas["sessionBody"];
 
 export function parseStaffSession(body: unknown): StaffSession {
   const o = requireObject(body);
@@ -386,24 +354,16 @@ export function parseStaffSession(body: unknown): StaffSession {
   );
 }
 
-/** staffapi.enrolmentBody: POST /auth/totp/enrolment. */
-export interface TotpEnrolment {
-  otpauth_uri: string;
-  /** PNG, base64. */
-  qr_png: string;
-  secret: string;
-}
+/** enrolmentBody: POST /auth/totp/enrolment (qr_png: PNG, base64). */
+export type TotpEnrolment = Schemas["enrolmentBody"];
 
 export function parseTotpEnrolment(body: unknown): TotpEnrolment {
   const o = requireObject(body);
   return { otpauth_uri: requireString(o, "otpauth_uri"), qr_png: requireString(o, "qr_png"), secret: requireString(o, "secret") };
 }
 
-/** staffapi.enrolledBody: POST /auth/totp/confirmation. */
-export interface TotpEnrolled {
-  session: StaffSession;
-  recovery_codes: string[];
-}
+/** enrolledBody: POST /auth/totp/confirmation. */
+export type TotpEnrolled = Schemas["enrolledBody"];
 
 export function parseTotpEnrolled(body: unknown): TotpEnrolled {
   const o = requireObject(body);
@@ -414,17 +374,14 @@ export function parseTotpEnrolled(body: unknown): TotpEnrolled {
   };
 }
 
-/** staffapi.userBody: GET /me. */
-export interface StaffUser {
-  id: string;
-  email: string;
-  first_name: string;
-  last_name: string;
-  role: string;
-  language?: string;
-  /** GET /me only: a session unused for this long ends (the doctor app warns before). */
-  session_idle_timeout_seconds?: number;
-}
+/**
+ * meBody: GET /me. session_idle_timeout_seconds: a session unused for this
+ * long ends (the doctor app warns before).
+ */
+export type StaffUser = Lenient<
+  Pick<Schemas["meBody"], "id" | "email" | "first_name" | "last_name" | "role" | "language" | "session_idle_timeout_seconds">,
+  "language" | "session_idle_timeout_seconds"
+>;
 
 export function parseStaffUser(body: unknown): StaffUser {
   const o = requireObject(body);
@@ -443,11 +400,8 @@ export function parseStaffUser(body: unknown): StaffUser {
   );
 }
 
-/** consultationapi.queueBody. */
-export interface Queue {
-  id: string;
-  name: string;
-}
+/** queueBody. */
+export type Queue = Pick<Schemas["queueBody"], "id" | "name">;
 
 export function parseQueueList(body: unknown): Queue[] {
   const o = requireObject(body);
@@ -459,29 +413,11 @@ export function parseQueueList(body: unknown): Queue[] {
   });
 }
 
-/** consultationapi.patientBody. */
-export interface ConsultationPatient {
-  participant_id: string;
-  first_name: string;
-  last_name: string;
-  language: string;
-  online: boolean;
-}
+/** patientBody. */
+export type ConsultationPatient = Schemas["patientBody"];
 
-/** consultationapi.consultationBody. */
-export interface Consultation {
-  id: string;
-  queue_id?: string;
-  doctor_id?: string;
-  status: ConsultationStatus;
-  close_reason?: string;
-  created_at: string;
-  waiting_since?: string;
-  accepted_at?: string;
-  closed_at?: string;
-  estimated_start_at?: string;
-  patient?: ConsultationPatient;
-}
+/** consultationBody, without the private note and the feedback (the doctor app's ConsultationDetail reads them). */
+export type Consultation = Narrowed<Parsed<Omit<Schemas["consultationBody"], "note" | "feedback">>, { status: ConsultationStatus }>;
 
 export function parseConsultation(body: unknown): Consultation {
   const o = requireObject(body);
@@ -519,12 +455,10 @@ export function parseConsultationList(body: unknown): Consultation[] {
   return list.map(parseConsultation);
 }
 
-/** consultationapi.issuedBody: POST /invites. */
-export interface IssuedInvite {
-  invite: { id: string; consultation_id: string; status: string };
-  /** Shown this once. */
-  link: string;
-}
+/** issuedBody: POST /invites (the link is shown this once). */
+export type IssuedInvite = Omit<Schemas["issuedBody"], "invite"> & {
+  invite: Pick<Schemas["inviteBody"], "id" | "consultation_id" | "status">;
+};
 
 export function parseIssuedInvite(body: unknown): IssuedInvite {
   const o = requireObject(body);
@@ -538,9 +472,14 @@ export function parseIssuedInvite(body: unknown): IssuedInvite {
 // ---------------------------------------------------------------- /ws events
 
 /**
- * Events on /ws by type, with their data (backend/internal/consultation:
- * events.PublishData calls; backend/internal/realtime for hello and resync).
- * A participant receives those of its consultation's topic.
+ * Events on /ws by type, with their data. WRITTEN BY HAND: the WebSocket
+ * events are not in the OpenAPI document, so nothing checks these against
+ * the backend. Keep each next to its source: the events.PublishData calls
+ * of backend/internal/consultation (payload maps), the event names of
+ * backend/internal/events, and backend/internal/realtime for hello, resync,
+ * error and pong. Where a payload repeats an API body (chat.ack,
+ * chat.batch), the generated type is used. A participant receives the
+ * events of its consultation's topic.
  */
 export interface RealtimeEvents {
   hello: { server: string; version: string };
@@ -558,6 +497,11 @@ export interface RealtimeEvents {
   "queue.position": { position: number };
   "participant.presence": { consultation_id: string; participant_id: string; online: boolean };
   "participant.revoked": { consultation_id: string; participant_id: string };
+  /** A guest, interpreter or expert was invited (or an interpreter accepted a request). */
+  "participant.added": { consultation_id: string; participant_id: string; role: string };
+  /** To the requesting doctor; participant.added follows for the consultation. */
+  "interpreter_request.accepted": { consultation_id: string; request_id: string; participant_id: string };
+  "interpreter_request.expired": { consultation_id: string; request_id: string };
   /** Carries no text: fetch the messages after the last seq held. */
   "chat.message": { consultation_id: string; seq: number };
   /** One of participant_id or user_id names the reader. */

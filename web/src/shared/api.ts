@@ -5,6 +5,8 @@
  * `connect-src 'self' wss:`), under API_BASE.
  */
 
+import type { components } from "./api-schema";
+
 export const API_BASE = "/api/v1";
 
 export type FetchLike = (input: string, init?: RequestInit) => Promise<Response>;
@@ -17,11 +19,7 @@ export interface RequestOptions {
 }
 
 /** Body of GET /api/v1/version. */
-export interface VersionInfo {
-  name: string;
-  version: string;
-  commit: string;
-}
+export type VersionInfo = components["schemas"]["versionBody"];
 
 /** What the API's error body ({"error":{"code","message","field",...}}) and headers said. */
 export interface ApiErrorDetails {
@@ -187,6 +185,23 @@ export function requireObject(body: unknown): Record<string, unknown> {
     throw new MalformedBodyError("expected a JSON object");
   }
   return body as Record<string, unknown>;
+}
+
+/**
+ * A parser for a body that is an object holding an array under key: checks
+ * that much and answers the body as T (the generated type of the answer).
+ */
+export function listBody<T>(key: string): (body: unknown) => T {
+  return (body) => {
+    const obj = requireObject(body);
+    if (!Array.isArray(obj[key])) throw new MalformedBodyError(`expected "${key}" to be an array`);
+    return obj as T;
+  };
+}
+
+/** A parser that checks that the body is an object and answers it as T (the generated type of the answer). */
+export function objectBody<T>(body: unknown): T {
+  return requireObject(body) as T;
 }
 
 /** Checks a string field. */

@@ -14,6 +14,7 @@
  */
 import { signal, type ReadonlySignal } from "@preact/signals";
 import { getJson, requireObject, type RequestOptions } from "./api";
+import type { components } from "./api-schema";
 import { APP_TITLES, PRODUCT_NAME, type AppId } from "./apps";
 import { LANGUAGES, supportedLanguage, type Language } from "./i18n";
 
@@ -123,9 +124,9 @@ function colour(v: unknown, fallback: string): string {
   return typeof v === "string" && isHexColor(v) ? v.toLowerCase() : fallback;
 }
 
-/** Reads GET /branding, keeping a default for each field that is missing or malformed. */
+/** Reads GET /branding (the Branding schema), keeping a default for each field that is missing or malformed. */
 export function parseBranding(body: unknown): Branding {
-  const obj = requireObject(body);
+  const obj: Partial<Record<keyof components["schemas"]["Branding"], unknown>> = requireObject(body);
   const langs = Array.isArray(obj["languages"]) ? obj["languages"] : [];
   const languages = [...new Set(langs.map((l) => (typeof l === "string" ? supportedLanguage(l) : null)).filter((l): l is Language => l !== null))];
   const logo = obj["logo_url"];

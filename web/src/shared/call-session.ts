@@ -7,6 +7,7 @@
  */
 import { signal, type ReadonlySignal } from "@preact/signals";
 import { ApiError, requestJson, getJson } from "./api";
+import type { components } from "./api-schema";
 import { parseCallInfo, parseCurrentCall, parseJoinInfo, type CallInfo, type CallKind, type JoinInfo } from "./api-types";
 import { CallClient, type CallEndReason, type CallOptions } from "./call";
 import type { RealtimeClient } from "./realtime";
@@ -33,7 +34,7 @@ export function callApi(base: string): CallApi {
     accept: () => requestJson("POST", `${base}/accept`, parseCallInfo),
     decline: () => requestJson("POST", `${base}/decline`, parseCallInfo),
     join: () => requestJson("POST", `${base}/join`, parseJoinInfo),
-    start: (kind) => requestJson("POST", base, parseCallInfo, { body: { kind } }),
+    start: (kind) => requestJson("POST", base, parseCallInfo, { body: { kind } satisfies components["schemas"]["startCallRequest"] }),
     end: () => requestJson("POST", `${base}/end`, parseCallInfo),
   };
 }

@@ -1,6 +1,11 @@
 /**
- * Test doubles shared by the unit tests (never imported by app code).
+ * Test doubles and helpers shared by the unit tests (never imported by app
+ * code): a fake WebSocket and network, the API's answers, a global fetch
+ * that records what it is sent, and helpers to drive a rendered screen.
  */
+import { render } from "preact";
+import { act } from "preact/test-utils";
+import { afterEach, beforeEach, vi } from "vitest";
 import type { NetworkWatch, SocketLike } from "./realtime";
 
 /** A WebSocket the test drives: open(), message(), serverClose(). */
@@ -92,4 +97,148 @@ export class FakeNetwork implements NetworkWatch {
     this.online = online;
     for (const l of [...(this.listeners.get(online ? "online" : "offline") ?? [])]) l();
   }
+}
+
+// ---------------------------------------------------------------- the API's answers
+
+/** A JSON answer (204: no body at all, as the API sends it). */
+export function json(body: unknown, status = 200): Response {
+  return new Response(status === 204 ? null : JSON.stringify(body), { status, headers: { "Content-Type": "application/json" } });
+}
+
+export function noContent(): Response {
+  return new Response(null, { status: 204 });
+}
+
+/** The API's error body: {"error":{"code","message","field"}}. */
+export function refusal(code: string, status: number, field?: string, message = "refused"): Response {
+  return json({ error: { code, message, ...(field ? { field } : {}) } }, status);
+}
+
+/** A request as the fake fetch saw it (a JSON body parsed). */
+export interface SentRequest {
+  method: string;
+  url: string;
+  body?: Record<string, unknown>;
+}
+
+/**
+ * Replaces the global fetch for the test (vitest unstubs it after): each
+ * request is recorded in the array returned, and answered by answer with
+ * its path without /api/v1.
+ */
+export function stubApiFetch(answer: (path: string, req: SentRequest) => Response | Promise<Response>): SentRequest[] {
+  const calls: SentRequest[] = [];
+  vi.stubGlobal(
+    "fetch",
+    vi.fn(async (url: string, init?: RequestInit) => {
+      const req: SentRequest = { method: init?.method ?? "GET", url, body: init?.body ? (JSON.parse(String(init.body)) as Record<string, unknown>) : undefined };
+      calls.push(req);
+      return answer(url.replace("/api/v1", ""), req);
+    }),
+  );
+  return calls;
+}
+
+// ---------------------------------------------------------------- rendered screens
+
+/** Lets pending promises and 0 ms timers run, and the renders they cause (five rounds). */
+export async function settle(): Promise<void> {
+  for (let i = 0; i < 5; i++) {
+    await act(async () => {
+      await new Promise((r) => setTimeout(r, 0));
+    });
+  }
+}
+
+/** Retries check (renders running in between) until it passes, or throws its error after timeoutMs. */
+export async function waitFor(check: () => void, timeoutMs = 3000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      check();
+      return;
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+      await act(() => new Promise<void>((r) => setTimeout(r, 5)));
+    }
+  }
+}
+
+/**
+ * Queries and input on what a test rendered into root(): each input is an
+ * event inside act(); click and submit then settle(); submit fails the
+ * test when the button is disabled.
+ */
+export function screenHelpers(root: () => HTMLElement) {
+  const $ = <T extends Element = HTMLElement>(sel: string) => root().querySelector<T>(sel);
+  const find = <T extends Element>(sel: string): T => {
+    const el = $<T>(sel);
+    if (!el) throw new Error(`no ${sel}`);
+    return el;
+  };
+  const input = async (sel: string, set: (el: HTMLInputElement) => void, type: string) => {
+    const el = find<HTMLInputElement>(sel);
+    await act(() => {
+      set(el);
+      el.dispatchEvent(new Event(type));
+    });
+  };
+  return {
+    $,
+    /** Whether text is on screen: in the text, or in a field's value. */
+    shown(text: string): boolean {
+      const r = root();
+      return r.textContent!.includes(text) || [...r.querySelectorAll<HTMLInputElement>("input, textarea")].some((el) => el.value.includes(text));
+    },
+    type: (sel: string, value: string) => input(sel, (el) => (el.value = value), "input"),
+    choose: (sel: string, value: string) => input(sel, (el) => (el.value = value), "change"),
+    check: (sel: string, on: boolean) => input(sel, (el) => (el.checked = on), "change"),
+    async click(sel: string): Promise<void> {
+      const el = find<HTMLButtonElement>(sel);
+      await act(() => el.click());
+      await settle();
+    },
+    async submit(sel: string): Promise<void> {
+      const el = find<HTMLButtonElement>(sel);
+      if (el.disabled) throw new Error(`${sel} is disabled`);
+      await act(() => void el.form!.dispatchEvent(new Event("submit", { cancelable: true })));
+      await settle();
+    },
+    async chooseFile(sel: string, file: File): Promise<void> {
+      const el = find<HTMLInputElement>(sel);
+      Object.defineProperty(el, "files", { configurable: true, value: [file] });
+      await act(() => void el.dispatchEvent(new Event("change")));
+      await settle();
+    },
+  };
+}
+
+/**
+ * Registers hooks that give each test a fresh <div> in the document to
+ * render into (unmounted and removed after the test); the screenHelpers
+ * work on it.
+ */
+export function testScreen() {
+  let el: HTMLElement | null = null;
+  beforeEach(() => {
+    el = document.createElement("div");
+    document.body.appendChild(el);
+  });
+  afterEach(() => {
+    if (!el) return;
+    render(null, el);
+    el.remove();
+    el = null;
+  });
+  const root = (): HTMLElement => {
+    if (!el) throw new Error("no test is running");
+    return el;
+  };
+  return {
+    get container(): HTMLElement {
+      return root();
+    },
+    ...screenHelpers(root),
+  };
 }
