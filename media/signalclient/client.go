@@ -24,6 +24,7 @@ import (
 
 	"github.com/hcw-home/hcw/contract/grant"
 	"github.com/hcw-home/hcw/contract/signal"
+	"github.com/hcw-home/hcw/media/internal/pionanswer"
 )
 
 // Options configure Dial.
@@ -70,6 +71,9 @@ type Client struct {
 	pub    *peer
 	sub    *peer
 	joined signal.Joined
+	// subGuard rewrites the node's "sub" offers and their answers (read
+	// loop only).
+	subGuard *pionanswer.Guard
 
 	nextID  atomic.Int64
 	mu      sync.Mutex
@@ -147,6 +151,7 @@ func Dial(ctx context.Context, opts Options) (*Client, error) {
 			_ = c.send(signal.TypeTrickle, "", signal.Trickle{Target: pr.target, Candidate: &init})
 		})
 	}
+	c.subGuard = pionanswer.New(c.sub.pc)
 	c.sub.pc.OnTrack(func(t *webrtc.TrackRemote, r *webrtc.RTPReceiver) {
 		c.mu.Lock()
 		h := c.onTrack
@@ -480,7 +485,14 @@ func (c *Client) readLoop() {
 	}
 }
 
+// answerSub answers the node's "sub" offer (on the read loop, one at a
+// time), through the guard that keeps the m-sections the node reuses
+// able to receive (see package pionanswer).
 func (c *Client) answerSub(offer webrtc.SessionDescription) error {
+	offer, err := c.subGuard.Offer(offer)
+	if err != nil {
+		return fmt.Errorf("signalclient: sub offer: %w", err)
+	}
 	if err := c.sub.setRemote(offer); err != nil {
 		return err
 	}
@@ -491,7 +503,11 @@ func (c *Client) answerSub(offer webrtc.SessionDescription) error {
 	if err := c.sub.pc.SetLocalDescription(ans); err != nil {
 		return err
 	}
-	return c.send(signal.TypeAnswer, "", signal.SDP{Target: signal.TargetSub, SDP: *c.sub.pc.LocalDescription()})
+	ans, err = c.subGuard.Answer(*c.sub.pc.LocalDescription())
+	if err != nil {
+		return fmt.Errorf("signalclient: sub answer: %w", err)
+	}
+	return c.send(signal.TypeAnswer, "", signal.SDP{Target: signal.TargetSub, SDP: ans})
 }
 
 func (p *peer) setRemote(sd webrtc.SessionDescription) error {

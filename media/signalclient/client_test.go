@@ -19,6 +19,7 @@ import (
 	"github.com/pion/webrtc/v4/pkg/media"
 
 	"github.com/hcw-home/hcw/contract/grant"
+	"github.com/hcw-home/hcw/contract/signal"
 	"github.com/hcw-home/hcw/media/internal/sfu"
 	"github.com/hcw-home/hcw/media/signalclient"
 )
@@ -120,4 +121,92 @@ func TestPublishAndReceiveThroughTheSFU(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("still connected 5 s after removal")
 	}
+}
+
+// feed writes 20 ms samples to track until the test ends. Zero bytes make
+// every VP8 frame a key frame.
+func feed(t *testing.T, track *webrtc.TrackLocalStaticSample) {
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+				_ = track.WriteSample(media.Sample{Data: make([]byte, 40), Duration: 20 * time.Millisecond})
+			}
+		}
+	}()
+	t.Cleanup(func() { close(stop); <-done })
+}
+
+// TestTracksOnReusedSections: the node reuses B's "sub" m-section that
+// A's microphone left (when A left) for D's microphone, after another
+// offer (C's camera) had already marked it inactive again; B still gets
+// D's track, through the guard pion's answerer needs for that
+// (internal/pionanswer), and B's "sub" has two m-sections, not three.
+func TestTracksOnReusedSections(t *testing.T) {
+	url, key, _ := node(t)
+	b := dial(t, url, key, "p-b")
+	tracks := make(chan *webrtc.TrackRemote, 8)
+	b.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+		tracks <- tr
+		drainTrack(tr)
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	next := func(want string) *webrtc.TrackRemote {
+		t.Helper()
+		select {
+		case tr := <-tracks:
+			if tr.ID() != want {
+				t.Fatalf("got track %s, want %s", tr.ID(), want)
+			}
+			return tr
+		case <-time.After(10 * time.Second):
+			t.Fatalf("no track %s within 10 s", want)
+			return nil
+		}
+	}
+	publish := func(c *signalclient.Client, source, mime, cid string) signal.TrackInfo {
+		t.Helper()
+		tr, err := webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: mime}, cid, "s")
+		if err != nil {
+			t.Fatal(err)
+		}
+		info, _, err := c.Publish(ctx, source, tr, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		feed(t, tr)
+		return info
+	}
+
+	a := dial(t, url, key, "p-a", grant.SourceMicrophone)
+	next(publish(a, grant.SourceMicrophone, webrtc.MimeTypeOpus, "mic").ID)
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	c := dial(t, url, key, "p-c", grant.SourceCamera)
+	next(publish(c, grant.SourceCamera, webrtc.MimeTypeVP8, "cam").ID)
+	d := dial(t, url, key, "p-d", grant.SourceMicrophone)
+	next(publish(d, grant.SourceMicrophone, webrtc.MimeTypeOpus, "mic").ID)
+	if n := len(b.SubscriberPC().GetTransceivers()); n != 2 {
+		t.Fatalf("B's sub has %d m-sections, want 2", n)
+	}
+}
+
+// drainTrack reads tr until it ends, on its own goroutine.
+func drainTrack(tr *webrtc.TrackRemote) {
+	go func() {
+		buf := make([]byte, 1500)
+		for {
+			if _, _, err := tr.Read(buf); err != nil {
+				return
+			}
+		}
+	}()
 }

@@ -31,6 +31,7 @@ import (
 
 	"github.com/hcw-home/hcw/contract/grant"
 	"github.com/hcw-home/hcw/contract/signal"
+	"github.com/hcw-home/hcw/media/internal/pionanswer"
 )
 
 const testNodeID = "media-1"
@@ -111,6 +112,7 @@ type client struct {
 	wmu    sync.Mutex
 
 	pub, sub *webrtc.PeerConnection
+	subGuard *pionanswer.Guard // answers like a browser on reused m-sections
 
 	mu       sync.Mutex
 	msgs     []signal.Envelope
@@ -160,6 +162,7 @@ func newClient(t *testing.T, n *testNode, name, token string, opts ...clientOpti
 	}
 	c.pub = c.newPC(signal.TargetPub)
 	c.sub = c.newPC(signal.TargetSub)
+	c.subGuard = pionanswer.New(c.sub)
 	c.sub.OnTrack(func(tr *webrtc.TrackRemote, rr *webrtc.RTPReceiver) {
 		// Read the node's sender reports, as a browser does: the receiver
 		// reports then echo them (the node's round trip measure).
@@ -294,7 +297,11 @@ func (c *client) flush(target string) {
 }
 
 func (c *client) onSubOffer(offer webrtc.SessionDescription) {
-	if err := c.sub.SetRemoteDescription(offer); err != nil {
+	offer, err := c.subGuard.Offer(offer)
+	if err == nil {
+		err = c.sub.SetRemoteDescription(offer)
+	}
+	if err != nil {
 		c.t.Errorf("%s: sub offer: %v", c.name, err)
 		return
 	}
@@ -302,6 +309,9 @@ func (c *client) onSubOffer(offer webrtc.SessionDescription) {
 	answer, err := c.sub.CreateAnswer(nil)
 	if err == nil {
 		err = c.sub.SetLocalDescription(answer)
+	}
+	if err == nil {
+		answer, err = c.subGuard.Answer(answer)
 	}
 	if err != nil {
 		c.t.Errorf("%s: sub answer: %v", c.name, err)
@@ -382,6 +392,16 @@ func (c *client) offerPub() {
 	require.NoError(c.t, err)
 	require.NoError(c.t, c.pub.SetLocalDescription(offer))
 	c.send(signal.TypeOffer, signal.SDP{Target: signal.TargetPub, SDP: offer})
+}
+
+// negotiatePub offers pub and waits until the node's answer is applied.
+func (c *client) negotiatePub() {
+	c.t.Helper()
+	answered := len(c.all(signal.TypeAnswer))
+	c.offerPub()
+	require.Eventually(c.t, func() bool {
+		return len(c.all(signal.TypeAnswer)) > answered && c.pub.SignalingState() == webrtc.SignalingStateStable
+	}, 10*time.Second, 10*time.Millisecond, "%s: pub offer not answered", c.name)
 }
 
 func (c *client) isClosed() bool {
@@ -466,6 +486,43 @@ var rids = []string{"q", "h", "f"}
 
 func (c *client) addVP8(cid string, simulcast bool) *vp8Publisher {
 	c.t.Helper()
+	p := c.newVP8(cid, simulcast)
+	sender, err := c.pub.AddTrack(p.tracks[0])
+	require.NoError(c.t, err)
+	for _, tr := range p.tracks[1:] {
+		require.NoError(c.t, sender.AddEncoding(tr))
+	}
+	p.sender = sender
+	return p
+}
+
+// addScreen adds a screen share as a browser does: a new sendonly
+// transceiver with one encoding (never one an earlier share left).
+func (c *client) addScreen(cid string) *vp8Publisher {
+	c.t.Helper()
+	p := c.newVP8(cid, false)
+	tr, err := c.pub.AddTransceiverFromTrack(p.tracks[0], webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
+	require.NoError(c.t, err)
+	p.sender = tr.Sender()
+	return p
+}
+
+// stopScreen stops a share as a browser does: unpublish, its transceiver
+// inactive (pion's RemoveTrack turns a sendonly one inactive), a new pub
+// offer. It returns once the answer is applied and the publisher's
+// goroutines are done.
+func (c *client) stopScreen(p *vp8Publisher, trackID string) {
+	c.t.Helper()
+	p.close()
+	c.send(signal.TypeUnpublish, signal.Unpublish{TrackID: trackID})
+	require.NoError(c.t, c.pub.RemoveTrack(p.sender))
+	c.negotiatePub()
+	p.done.Wait()
+}
+
+// newVP8 builds a publisher's tracks, not on the connection yet.
+func (c *client) newVP8(cid string, simulcast bool) *vp8Publisher {
+	c.t.Helper()
 	p := &vp8Publisher{c: c, stop: make(chan struct{}), simul: simulcast}
 	for i := range p.frames {
 		p.frames[i] = frameShape{packets: 1, size: 5}
@@ -481,12 +538,6 @@ func (c *client) addVP8(cid string, simulcast bool) *vp8Publisher {
 		require.NoError(c.t, err)
 		p.tracks = append(p.tracks, tr)
 	}
-	sender, err := c.pub.AddTrack(p.tracks[0])
-	require.NoError(c.t, err)
-	for _, tr := range p.tracks[1:] {
-		require.NoError(c.t, sender.AddEncoding(tr))
-	}
-	p.sender = sender
 	for i := range p.keyReq {
 		p.keyReq[i].Store(true)
 	}

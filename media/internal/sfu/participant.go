@@ -15,6 +15,7 @@ import (
 
 	"github.com/hcw-home/hcw/contract/grant"
 	"github.com/hcw-home/hcw/contract/signal"
+	"github.com/hcw-home/hcw/media/internal/pionanswer"
 	"github.com/hcw-home/hcw/media/internal/sfu/forward"
 )
 
@@ -47,8 +48,8 @@ type participant struct {
 	bwe        cc.BandwidthEstimator
 	pcGen      int
 	gone       bool
-	retired    []*forward.Receiver
-	quality    signal.Quality // last announced
+	retired    []*forward.Receiver // closed, perhaps still reading (see keepRetired)
+	quality    signal.Quality      // last announced
 
 	pubPC              atomic.Pointer[webrtc.PeerConnection] // for key frame requests
 	pubState, subState atomicState                           // of the current pair
@@ -65,9 +66,11 @@ type participant struct {
 
 	// Owned by the op goroutine.
 	pub, sub           *webrtc.PeerConnection
-	pubNoise, subNoise *peerNoise // when pion's complaints about closed things are expected
+	pubGuard           *pionanswer.Guard // answers "pub" (see onPubOffer)
+	pubNoise, subNoise *peerNoise        // when pion's complaints about closed things are expected
 	subNegotiating     bool
 	subPending         bool
+	subWaiting         []*track    // to subscribe once the outstanding offer is answered
 	subOffers          int         // offers made on "sub", numbering them for the answer timer
 	subAnswerTimer     *time.Timer // ends the session if the outstanding offer is not answered
 	subICERestart      bool        // the next "sub" offer restarts ICE
@@ -280,7 +283,7 @@ func (s *SFU) removeParticipant(p *participant, reason string) {
 		t.retired = true
 		if t.recv != nil {
 			t.recv.Close()
-			p.retired = append(p.retired, t.recv)
+			p.keepRetired(t.recv)
 			gone = append(gone, t.id)
 			r.broadcast(p, signal.TypeTrackUnpublished, signal.TrackUnpublished{ID: string(t.id), Participant: string(p.id)})
 		}
@@ -374,7 +377,7 @@ func (s *SFU) retireTrack(p *participant, t *track) {
 		return
 	}
 	t.recv.Close()
-	p.retired = append(p.retired, t.recv)
+	p.keepRetired(t.recv)
 	p.room.broadcast(p, signal.TypeTrackUnpublished, signal.TrackUnpublished{ID: string(t.id), Participant: string(p.id)})
 	var others []*participant
 	for _, o := range p.room.participants {
@@ -386,6 +389,16 @@ func (s *SFU) retireTrack(p *participant, t *track) {
 	for _, o := range others {
 		o.do(func() { o.unsubscribe(t.id) })
 	}
+}
+
+// keepRetired keeps a closed receiver until its readers end (they end with
+// their source: the m-section going inactive, or the peer connection
+// closing), so that teardown can wait for them. Those already done are
+// forgotten here, or a long call would keep every track it ever ended (a
+// screen shared and stopped again and again). The caller holds SFU.mu.
+func (p *participant) keepRetired(r *forward.Receiver) {
+	p.retired = slices.DeleteFunc(p.retired, func(x *forward.Receiver) bool { return !x.Reading() })
+	p.retired = append(p.retired, r)
 }
 
 func (s *SFU) mute(p *participant, id TrackID, muted bool) error {

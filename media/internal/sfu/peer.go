@@ -1,14 +1,18 @@
 package sfu
 
 import (
+	"errors"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/coder/websocket"
 	"github.com/pion/rtcp"
+	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/hcw-home/hcw/contract/signal"
+	"github.com/hcw-home/hcw/media/internal/pionanswer"
 	"github.com/hcw-home/hcw/media/internal/sfu/forward"
 )
 
@@ -58,9 +62,11 @@ func (p *participant) restart(resume bool) {
 		return
 	}
 	p.pub, p.sub = pub, sub
+	p.pubGuard = pionanswer.New(pub)
 	p.pubNoise, p.subNoise = pubNoise, subNoise
 	p.pubPC.Store(pub)
 	p.subNegotiating, p.subPending = false, false
+	p.subWaiting = nil
 	p.subICERestart, p.subRestarting = false, false
 	p.pendingCands = make(map[string][]webrtc.ICECandidateInit)
 	pub.OnICECandidate(func(c *webrtc.ICECandidate) { p.sendCandidate(gen, signal.TargetPub, c) })
@@ -176,6 +182,7 @@ func (p *participant) closePCs() {
 		}
 	}
 	p.pub, p.sub = nil, nil
+	p.pubGuard = nil
 	p.pubNoise, p.subNoise = nil, nil
 	for _, sub := range subs {
 		sub.down.Close()
@@ -330,7 +337,10 @@ func (p *participant) onTrack(gen int, tr *webrtc.TrackRemote, rr *webrtc.RTPRec
 	}
 }
 
-// subscribe adds a down-track for t on the "sub" connection.
+// subscribe adds a down-track for t on the "sub" connection. While an
+// offer is outstanding it waits for the answer (the track could only be
+// offered after it anyway): by then the m-sections that offer turned
+// inactive are free to carry it (see addDownTrack).
 func (p *participant) subscribe(t *track, negotiate bool) {
 	s := p.s
 	s.mu.Lock()
@@ -342,6 +352,13 @@ func (p *participant) subscribe(t *track, negotiate bool) {
 	pref, hasPref := p.prefs[t.id]
 	recv := t.recv
 	s.mu.Unlock()
+	if p.subNegotiating {
+		if !slices.Contains(p.subWaiting, t) {
+			p.subWaiting = append(p.subWaiting, t)
+		}
+		p.subPending = true
+		return
+	}
 
 	down := forward.NewDownTrack(forward.DownTrackParams{
 		TrackID: string(t.id), StreamID: string(t.owner.id),
@@ -349,13 +366,12 @@ func (p *participant) subscribe(t *track, negotiate bool) {
 		// Until "sub" connects, what it would write is lost.
 		Held: p.subState.Load() != webrtc.PeerConnectionStateConnected,
 	})
-	tr, err := p.sub.AddTransceiverFromTrack(down, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
+	sender, err := p.addDownTrack(down)
 	if err != nil {
 		down.Close()
 		p.log.Error("add down-track", "track", t.id, "error", err)
 		return
 	}
-	sender := tr.Sender()
 	s.mu.Lock()
 	if p.gone || t.retired {
 		s.mu.Unlock()
@@ -409,7 +425,73 @@ func (p *participant) readSenderRTCP(sender *webrtc.RTPSender, down *forward.Dow
 	}
 }
 
+// addDownTrack puts down on "sub": on a transceiver an earlier down-track
+// left, if one is free (see freeTransceiver), else on a new sendonly one.
+// Reusing keeps a long call's "sub" from growing by an m-section for every
+// track that ever came and went (each screen share, each guest).
+func (p *participant) addDownTrack(down *forward.DownTrack) (*webrtc.RTPSender, error) {
+	if p.freeTransceiver(down.Kind()) {
+		// AddTrack takes the first transceiver pion finds free, which with
+		// no offer outstanding is one freeTransceiver finds free too.
+		return p.sub.AddTrack(down)
+	}
+	tr, err := p.sub.AddTransceiverFromTrack(down, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
+	if err != nil {
+		return nil, err
+	}
+	return tr.Sender(), nil
+}
+
+// freeTransceiver reports whether "sub" has a transceiver of kind that a
+// new down-track may take over: its down-track was removed (no sender), and
+// it was never offered or the client answered it inactive. Such a client
+// saw its last track end and takes the next one on that mid as a new track
+// (a track event, named by the new msid of the m-section). Called with no
+// offer outstanding, this is the rule by which pion's AddTrack reuses a
+// transceiver (RTPTransceiver.isSendAllowed: a sender-less transceiver of
+// the kind whose negotiated direction does not send; the remote direction
+// of an offerer's transceiver is never known).
+func (p *participant) freeTransceiver(kind webrtc.RTPCodecType) bool {
+	var inactive map[string]bool
+	for _, tr := range p.sub.GetTransceivers() {
+		if tr.Kind() != kind || tr.Sender() != nil {
+			continue
+		}
+		if tr.Mid() == "" {
+			return true
+		}
+		if inactive == nil {
+			inactive = inactiveMids(p.sub.CurrentRemoteDescription())
+		}
+		if inactive[tr.Mid()] {
+			return true
+		}
+	}
+	return false
+}
+
+// inactiveMids are the mids of the m-sections of d marked inactive.
+func inactiveMids(d *webrtc.SessionDescription) map[string]bool {
+	mids := map[string]bool{}
+	if d == nil {
+		return mids
+	}
+	// Not d.Unmarshal: d is pion's own, which keeps the parsed form in it.
+	var parsed sdp.SessionDescription
+	if err := parsed.UnmarshalString(d.SDP); err != nil {
+		return mids
+	}
+	for _, m := range parsed.MediaDescriptions {
+		mid, _ := m.Attribute(sdp.AttrKeyMID)
+		if _, inactive := m.Attribute(sdp.AttrKeyInactive); inactive && mid != "" {
+			mids[mid] = true
+		}
+	}
+	return mids
+}
+
 func (p *participant) unsubscribe(id TrackID) {
+	p.subWaiting = slices.DeleteFunc(p.subWaiting, func(t *track) bool { return t.id == id })
 	s := p.s
 	s.mu.Lock()
 	sub := p.subs[id]
@@ -450,6 +532,12 @@ func (p *participant) negotiate() {
 	offer, err := p.sub.CreateOffer(opts)
 	if err == nil {
 		err = p.sub.SetLocalDescription(offer)
+	}
+	if errors.Is(err, webrtc.ErrConnectionClosed) {
+		// The client closed "sub" (a track ended meanwhile); a resume
+		// brings a new one.
+		p.log.Debug("offer sub", "error", err)
+		return
 	}
 	if err != nil {
 		p.fail("offer sub", err)
@@ -508,6 +596,11 @@ func (p *participant) onSubAnswer(sdp webrtc.SessionDescription) {
 		p.subAnswerTimer = nil
 	}
 	p.flushCandidates(signal.TargetSub, p.sub)
+	waiting := p.subWaiting
+	p.subWaiting = nil
+	for _, t := range waiting {
+		p.subscribe(t, false)
+	}
 	if p.subPending {
 		p.negotiate()
 	}
@@ -546,13 +639,21 @@ func (p *participant) onPubOffer(ss *session, id string, sdp webrtc.SessionDescr
 	// The answer's candidates (new ones after an ICE restart) follow it.
 	p.holdCandidates(signal.TargetPub)
 	defer p.releaseCandidates(signal.TargetPub)
-	err := p.pub.SetRemoteDescription(sdp)
+	// Through the guard: a client may publish again on an m-section it
+	// left inactive (see package pionanswer).
+	sdp, err := p.pubGuard.Offer(sdp)
+	if err == nil {
+		err = p.pub.SetRemoteDescription(sdp)
+	}
 	var answer webrtc.SessionDescription
 	if err == nil {
 		answer, err = p.pub.CreateAnswer(nil)
 	}
 	if err == nil {
 		err = p.pub.SetLocalDescription(answer)
+	}
+	if err == nil {
+		answer, err = p.pubGuard.Answer(answer)
 	}
 	if err != nil {
 		p.log.Info("pub offer refused", "error", err)

@@ -263,10 +263,12 @@ func TestDownTrackLayerSwitch(t *testing.T) {
 	require.Equal(t, 2, d.CurrentLayer())
 
 	r.Close()
+	require.True(t, r.Reading(), "closed, its readers wait on their sources")
 	for _, s := range srcs {
 		close(s.ch)
 	}
 	r.Wait()
+	require.False(t, r.Reading())
 	d.Close()
 }
 

@@ -59,8 +59,9 @@ type Receiver struct {
 	lvlVoiced  atomic.Uint32
 	lvlSum     atomic.Uint64 // sum of voiced amplitudes, 1e6 = 0 dBov
 
-	closed atomic.Bool
-	wg     sync.WaitGroup
+	closed  atomic.Bool
+	wg      sync.WaitGroup
+	readers atomic.Int32 // layers' readers running
 }
 
 // NewReceiver returns a receiver with no layer started.
@@ -103,11 +104,13 @@ func (r *Receiver) Start(layer int, ssrc uint32, src Source) {
 	l.started.Store(true)
 	l.lastPacket.Store(nanotime())
 	r.wg.Add(1)
+	r.readers.Add(1)
 	go r.read(layer, gen, src)
 }
 
 func (r *Receiver) read(layer int, gen uint32, src Source) {
 	defer r.wg.Done()
+	defer r.readers.Add(-1)
 	l := &r.layers[layer]
 	for {
 		p := getPacket()
@@ -293,3 +296,6 @@ func (r *Receiver) Close() {
 
 // Wait waits for the readers to end (after Close and the sources' end).
 func (r *Receiver) Wait() { r.wg.Wait() }
+
+// Reading reports whether a layer's reader is still running.
+func (r *Receiver) Reading() bool { return r.readers.Load() > 0 }
