@@ -617,6 +617,21 @@ func TestJourneyScreenShare(t *testing.T) {
 	p.waitMedia(1, 30*time.Second)
 	r.shot(p, "patient-share-ended")
 	r.shot(d, "doctor-share-ended")
+
+	// A second share: the node hands the patient's browser the m-section
+	// the first share left inactive (a reused mid with a new msid), and the
+	// screen must show again.
+	d.click("#call-screen")
+	d.waitJS("the doctor's page shares again", `document.getElementById("call-screen")?.getAttribute("aria-pressed") === "true" || document.getElementById("call-screen-error")`, 20*time.Second)
+	if js[bool](d, `!!document.getElementById("call-screen-error")`) {
+		d.fail("the second screen share did not start: " + d.text("#call-screen-error"))
+	}
+	p.waitScreen(60 * time.Second)
+	p.waitMedia(1, 30*time.Second)
+	r.shot(p, "patient-sees-second-share")
+	d.click("#call-screen")
+	p.waitJS("the patient's call is back to the camera again", `!document.getElementById("remote-screen") && document.querySelector("section.hcw-call")?.dataset.layout === "solo"`, 30*time.Second)
+	p.waitMedia(1, 30*time.Second)
 	for _, pg := range []*page{d, p} {
 		pg.checkCSP()
 	}
