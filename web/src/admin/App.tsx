@@ -3,6 +3,9 @@ import { useSignal } from "@preact/signals";
 import { AppShell } from "../shared/AppShell";
 import { formatDate, t, type MessageKey } from "../shared/i18n";
 import { LanguageMenu } from "../shared/LanguageMenu";
+import { Confirm } from "../shared/confirm";
+import type { PasskeyDeps } from "../shared/passkey";
+import { PasskeySignInButton, SecuritySection, type SecurityApi } from "../shared/security";
 import { AuthStep, authTitle } from "../shared/signin";
 import type { AuthScreen, DoctorAuth } from "../doctor/auth";
 import {
@@ -20,7 +23,7 @@ import {
 import { AuditSection } from "./audit";
 import { failureOf, MediaNodesMonitor, splitList, StatisticsView, type Clock, type Failure } from "./models";
 import { SettingsSection } from "./settings";
-import { Confirm, ErrorLine, FailureLine, Outcome, refocus, useAction, type FieldTexts } from "./ui";
+import { ErrorLine, FailureLine, Outcome, refocus, useAction, type FieldTexts } from "./ui";
 
 /** What the admin app needs from outside (tests pass fakes). */
 export interface AdminDeps {
@@ -29,6 +32,10 @@ export interface AdminDeps {
   now?: () => Date;
   /** Puts text on the clipboard; default navigator.clipboard. */
   copy?: (text: string) => Promise<void>;
+  /** The Security section's passkey routes; default this host's /api/v1/me/passkeys. */
+  security?: SecurityApi;
+  /** The passkey flows' routes and the browser's credentials; default the browser's WebAuthn. */
+  passkeys?: Partial<PasskeyDeps>;
 }
 
 // ---------------------------------------------------------------- users
@@ -227,6 +234,7 @@ export function UsersSection({
       {resetting && (
         <Confirm
           id="confirm-reset"
+          title={t("admin.users.resetFactor")}
           text={t("admin.users.resetConfirm", { name: userName(resetting) })}
           yes={t("admin.users.resetYes")}
           busy={busy}
@@ -237,10 +245,9 @@ export function UsersSection({
               return t("admin.users.resetDone", { name: userName(resetting) });
             });
           }}
-          onNo={() => {
-            confirmReset.value = null;
-            refocus(`reset-${resetting.id}`);
-          }}
+          onNo={() => (confirmReset.value = null)}
+          returnFocus={`reset-${resetting.id}`}
+          fallbackFocus="admin-users-title"
         />
       )}
       <Outcome action={rowAction} id="users-status" />
@@ -431,6 +438,7 @@ export function ApiKeysSection({
           {revoking && (
             <Confirm
               id="confirm-revoke"
+              title={t("admin.keys.revokeTitle", { name: revoking.name })}
               text={t("admin.keys.revokeConfirm", { name: revoking.name })}
               yes={t("admin.keys.revokeYes")}
               busy={action.busy.value}
@@ -444,10 +452,9 @@ export function ApiKeysSection({
                   })
                   .then(() => refocus(`revoke-${revoking.id}`, "admin-api-keys-title"));
               }}
-              onNo={() => {
-                confirmRevoke.value = null;
-                refocus(`revoke-${revoking.id}`);
-              }}
+              onNo={() => (confirmRevoke.value = null)}
+              returnFocus={`revoke-${revoking.id}`}
+              fallbackFocus="admin-api-keys-title"
             />
           )}
           {secret.value && (
@@ -884,6 +891,7 @@ export function OrganisationsSection({ api }: { api: AdminApi }) {
               {deleting?.id === o.id && (
                 <Confirm
                   id="confirm-org-delete"
+                  title={t("admin.orgs.deleteTitle", { name: o.name })}
                   text={t("admin.orgs.deleteConfirm", { name: o.name })}
                   yes={t("admin.orgs.deleteYes")}
                   busy={action.busy.value}
@@ -897,10 +905,9 @@ export function OrganisationsSection({ api }: { api: AdminApi }) {
                       })
                       .then(() => refocus(`org-delete-${o.id}`, "admin-organisations-title"));
                   }}
-                  onNo={() => {
-                    confirmDelete.value = null;
-                    refocus(`org-delete-${o.id}`);
-                  }}
+                  onNo={() => (confirmDelete.value = null)}
+                  returnFocus={`org-delete-${o.id}`}
+                  fallbackFocus="admin-organisations-title"
                 />
               )}
             </li>
@@ -1170,6 +1177,9 @@ export function AdminConsole({ deps }: { deps: AdminDeps }) {
           <li>
             <a href="#admin-statistics">{t("admin.stats.title")}</a>
           </li>
+          <li>
+            <a href="#admin-security">{t("admin.security.title")}</a>
+          </li>
         </ul>
       </nav>
       <UsersSection
@@ -1188,6 +1198,13 @@ export function AdminConsole({ deps }: { deps: AdminDeps }) {
       <MediaNodesSection monitor={monitor} />
       <AuditSection api={api} />
       <StatisticsSection view={stats} queues={queues.value} />
+      <SecuritySection
+        id="admin-security"
+        titleId="admin-security-title"
+        title={t("admin.security.title")}
+        api={deps.security}
+        passkeys={deps.passkeys}
+      />
     </div>
   );
 }
@@ -1201,7 +1218,7 @@ export interface AdminAppProps {
   deps?: Partial<AdminDeps>;
 }
 
-/** The admin app: the staff sign-in (password and TOTP), then the console for administrators. */
+/** The admin app: the staff sign-in (password, then a TOTP code or a passkey), then the console for administrators. */
 export function AdminApp({ auth, deps }: AdminAppProps) {
   const screen = auth.screen.value;
   const all = useMemo<AdminDeps>(() => ({ api: new AdminApi(), ...deps }), [deps]);
@@ -1215,7 +1232,7 @@ export function AdminApp({ auth, deps }: AdminAppProps) {
   } else if (screen.name === "ready") {
     body = <AdminConsole deps={all} />;
   } else {
-    body = <AuthStep auth={auth} screen={screen} />;
+    body = <AuthStep auth={auth} screen={screen} secondFactorExtra={<PasskeySignInButton auth={auth} />} />;
   }
   const headerEnd = (
     <>

@@ -4,7 +4,9 @@ import { act } from "preact/test-utils";
 import { useSignal } from "@preact/signals";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { resetI18nForTests } from "../shared/i18n";
-import { json, noContent, refusal, settle, testScreen } from "../shared/test-support";
+import type { Passkey, PasskeyApi } from "../shared/passkey";
+import type { SecurityApi } from "../shared/security";
+import { FakeCredentials, json, noContent, refusal, settle, testScreen } from "../shared/test-support";
 import { DoctorAuth, type AuthApi } from "../doctor/auth";
 import { AdminApi, type AdminUser, type ApiKey, type Organisation } from "./api";
 import { AdminApp, ApiKeysSection, OrganisationsSection, UsersSection } from "./App";
@@ -142,7 +144,8 @@ describe("interpreter organisations", () => {
     // Delete: asked first; Escape keeps it.
     await click("#org-delete-o1");
     expect($("#confirm-org-delete")!.getAttribute("role")).toBe("alertdialog");
-    expect(document.activeElement?.id).toBe("confirm-org-delete-yes");
+    expect($("#confirm-org-delete-title")!.textContent).toBe("Delete the organisation Interpreters Geneva");
+    expect(document.activeElement?.id).toBe("confirm-org-delete-no");
     await act(() => void document.activeElement!.dispatchEvent(new KeyboardEvent("keydown", { key: "Escape", bubbles: true })));
     await settle();
     expect($("#confirm-org-delete")).toBeNull();
@@ -365,7 +368,11 @@ describe("users", () => {
     await click("#reset-d1");
     expect($("#confirm-reset")!.getAttribute("role")).toBe("alertdialog");
     expect($("#confirm-reset-text")!.textContent).toContain("Reset the second factor of Dan Doctor?");
-    expect(document.activeElement?.id).toBe("confirm-reset-yes");
+    // Named and described; the focus on the safe choice.
+    expect($("#confirm-reset")!.getAttribute("aria-labelledby")).toBe("confirm-reset-title");
+    expect($("#confirm-reset-title")!.textContent).toBe("Reset second factor");
+    expect($("#confirm-reset")!.getAttribute("aria-describedby")).toBe("confirm-reset-text");
+    expect(document.activeElement?.id).toBe("confirm-reset-no");
     await click("#confirm-reset-no");
     expect(sent).toEqual([]);
     expect(document.activeElement?.id).toBe("reset-d1");
@@ -418,38 +425,61 @@ describe("users", () => {
   });
 });
 
+/** The sign-in's routes for an administrator: a password, then a second factor; /me answers once signed in (state.signedIn). */
+function adminSignIn() {
+  const state = { signedIn: false };
+  const api: AuthApi = {
+    signIn: async () => ({ level: "password", next: "verify", user_id: "a1", role: "admin", expires_at: "" }),
+    secondFactor: async () => {
+      state.signedIn = true;
+      return { level: "full", user_id: "a1", role: "admin", expires_at: "" };
+    },
+    beginEnrolment: async () => ({ secret: "S", qr_png: "", otpauth_uri: "" }),
+    confirmEnrolment: async () => ({ recovery_codes: [], session: { level: "full", user_id: "a1", role: "admin", expires_at: "" } }),
+    setPasswordWithToken: async () => undefined,
+    getMe: async () => {
+      if (!state.signedIn) throw new Error("no session");
+      return { id: "a1", email: "root@clinic.example", first_name: "Ada", last_name: "Admin", role: "admin" };
+    },
+    signOut: async () => undefined,
+  };
+  return { api, state };
+}
+
+/** The console's routes, with nothing in them but the administrator. */
+function consoleApi(): AdminApi {
+  return fakeApi([
+    [/^GET \/api\/v1\/admin\/users/, () => json({ users: [user("a1", "admin", "active", "Ada", "Admin")] })],
+    [/^GET \/api\/v1\/admin\/queues$/, () => json({ queues: [] })],
+    [/^GET \/api\/v1\/admin\/interpreter-organisations$/, () => json({ organisations: [] })],
+    [/^GET \/api\/v1\/admin\/media-nodes$/, () => json({ nodes: [] })],
+    [/^GET \/api\/v1\/admin\/statistics/, () => json({ from: "2026-03-01", to: "2026-03-30", rows: [], totals: {} })],
+  ]);
+}
+
+/** My passkeys, kept by a fake of /me/passkeys. */
+function fakeSecurity(initial: Passkey[]) {
+  const state = { keys: initial, deleted: [] as string[] };
+  const api: SecurityApi = {
+    myPasskeys: async () => state.keys,
+    deletePasskey: async (id) => {
+      state.deleted.push(id);
+      state.keys = state.keys.filter((k) => k.id !== id);
+    },
+  };
+  return { state, api };
+}
+
+const clock = { setInterval: () => 1, clearInterval: () => undefined };
+
 describe("the admin app", () => {
   it("signs in with the shared sign-in steps, then shows the console to an administrator", async () => {
-    const authApi: AuthApi = {
-      signIn: async () => ({ level: "password", next: "verify", user_id: "a1", role: "admin", expires_at: "" }),
-      secondFactor: async () => ({ level: "full", user_id: "a1", role: "admin", expires_at: "" }),
-      beginEnrolment: async () => ({ secret: "S", qr_png: "", otpauth_uri: "" }),
-      confirmEnrolment: async () => ({ recovery_codes: [], session: { level: "full", user_id: "a1", role: "admin", expires_at: "" } }),
-      setPasswordWithToken: async () => undefined,
-      getMe: (() => {
-        let signedIn = false;
-        return async () => {
-          if (!signedIn) {
-            signedIn = true;
-            throw new Error("no session");
-          }
-          return { id: "a1", email: "root@clinic.example", first_name: "Ada", last_name: "Admin", role: "admin" };
-        };
-      })(),
-      signOut: async () => undefined,
-    };
-    const auth = new DoctorAuth({ api: authApi, replaceUrl: () => undefined });
+    const auth = new DoctorAuth({ api: adminSignIn().api, replaceUrl: () => undefined });
     // The shell's version line.
     vi.stubGlobal("fetch", async () => json({ name: "HCW@Home", version: "1", commit: "" }));
-    const api = fakeApi([
-      [/^GET \/api\/v1\/admin\/users/, () => json({ users: [user("a1", "admin", "active", "Ada", "Admin")] })],
-      [/^GET \/api\/v1\/admin\/queues$/, () => json({ queues: [] })],
-      [/^GET \/api\/v1\/admin\/interpreter-organisations$/, () => json({ organisations: [] })],
-      [/^GET \/api\/v1\/admin\/media-nodes$/, () => json({ nodes: [] })],
-      [/^GET \/api\/v1\/admin\/statistics/, () => json({ from: "2026-03-01", to: "2026-03-30", rows: [], totals: {} })],
-    ]);
-    const clock = { setInterval: () => 1, clearInterval: () => undefined };
-    await act(() => render(<AdminApp auth={auth} deps={{ api, clock }} />, ui.container));
+    const api = consoleApi();
+    const security = fakeSecurity([]).api;
+    await act(() => render(<AdminApp auth={auth} deps={{ api, clock, security }} />, ui.container));
     await act(() => auth.start("/", ""));
     await settle();
     expect($("#signin-email")).not.toBeNull();
@@ -457,9 +487,10 @@ describe("the admin app", () => {
     await type("#signin-password", "secret");
     await submit("#signin-submit");
     expect(document.activeElement?.id).toBe("totp-code");
+    expect($("#passkey-signin")).toBeNull(); // happy-dom has no WebAuthn
     await type("#totp-code", "123456");
     await submit("#totp-submit");
-    for (const id of ["admin-users", "admin-api-keys", "admin-queues", "admin-organisations", "admin-settings", "admin-media-nodes", "admin-audit", "admin-statistics"]) {
+    for (const id of ["admin-users", "admin-api-keys", "admin-queues", "admin-organisations", "admin-settings", "admin-media-nodes", "admin-audit", "admin-statistics", "admin-security"]) {
       expect($(`#${id}`), id).not.toBeNull();
       expect($(`nav a[href="#${id}"]`), id).not.toBeNull();
     }
@@ -468,5 +499,70 @@ describe("the admin app", () => {
     await click("#keys-a1");
     expect($<HTMLSelectElement>("#keys-user")!.value).toBe("a1");
     expect(document.activeElement?.id).toBe("keys-user");
+  });
+  it("signs in with a passkey at the second step, and keeps the administrator's passkeys in a Security section", async () => {
+    const signin = adminSignIn();
+    const security = fakeSecurity([{ id: "pk1", name: "Old key", created_at: "2026-01-01T00:00:00Z" }]);
+    const creds = new FakeCredentials();
+    const routes: PasskeyApi = {
+      passkeyRegistrationOptions: async () => ({ publicKey: { challenge: "AAEC", rp: { name: "HCW@Home" }, user: { id: "dXNlci0x", name: "root", displayName: "Ada" }, pubKeyCredParams: [] } }),
+      finishPasskeyRegistration: async (name) => {
+        const passkey = { id: "pk2", name, created_at: "2026-05-01T00:00:00Z" };
+        security.state.keys = [...security.state.keys, passkey];
+        return { passkey };
+      },
+      passkeyLoginOptions: async () => ({ publicKey: { challenge: "AAEC", allowCredentials: [] } }),
+      completePasskeyLogin: async () => {
+        signin.state.signedIn = true;
+        return { level: "full", user_id: "a1", role: "admin", expires_at: "" };
+      },
+    };
+    // A browser with WebAuthn.
+    vi.stubGlobal("PublicKeyCredential", function PublicKeyCredential() {});
+    Object.defineProperty(navigator, "credentials", { value: creds, configurable: true });
+    vi.stubGlobal("fetch", async () => json({ name: "HCW@Home", version: "1", commit: "" }));
+    try {
+      const { signInWithPasskey } = await import("../shared/passkey");
+      const auth = new DoctorAuth({ api: signin.api, replaceUrl: () => undefined, passkey: () => signInWithPasskey({ api: routes, credentials: creds }) });
+      await act(() => render(<AdminApp auth={auth} deps={{ api: consoleApi(), clock, security: security.api, passkeys: { api: routes, credentials: creds } }} />, ui.container));
+      await act(() => auth.start("/", ""));
+      await settle();
+      await type("#signin-email", "root@clinic.example");
+      await type("#signin-password", "secret");
+      await submit("#signin-submit");
+
+      // The second step: a code, or the passkey instead.
+      expect($("#totp-code")).not.toBeNull();
+      expect($("#passkey-signin-hint")!.textContent).toBe("Or confirm with a passkey saved on this device.");
+      await click("#passkey-signin");
+      expect(creds.got).toBe(1);
+      expect($("#admin-users")).not.toBeNull();
+
+      // Security: in the menu, headed "Security", the passkeys under it.
+      expect($('nav a[href="#admin-security"]')!.textContent).toBe("Security");
+      const section = $("#admin-security")!;
+      expect(section.getAttribute("aria-labelledby")).toBe("admin-security-title");
+      expect($("#admin-security-title")!.tagName).toBe("H2");
+      expect($("#admin-security-title")!.textContent).toBe("Security");
+      expect($("#passkeys-title")!.tagName).toBe("H3");
+      expect($("#passkey-add-title")!.tagName).toBe("H4");
+      expect($("#passkey-list [data-passkey-id=pk1]")!.textContent).toContain("Old key");
+
+      // Adds one on this device, deletes the old one after a confirmation.
+      await type("#passkey-name", "Security key");
+      await submit("#passkey-add");
+      expect(creds.created).toBe(1);
+      expect($("#passkey-list [data-passkey-id=pk2]")!.textContent).toContain("Security key");
+      expect($("#passkey-status")!.textContent).toBe("The passkey was added.");
+      $<HTMLButtonElement>("#passkey-delete-pk1")!.focus();
+      await click("#passkey-delete-pk1");
+      expect(document.activeElement?.id).toBe("cancel-passkey-delete");
+      await click("#confirm-passkey-delete");
+      expect(security.state.deleted).toEqual(["pk1"]);
+      expect($("#passkey-list [data-passkey-id=pk1]")).toBeNull();
+      expect(document.activeElement?.id).toBe("passkeys-title");
+    } finally {
+      delete (navigator as { credentials?: unknown }).credentials;
+    }
   });
 });

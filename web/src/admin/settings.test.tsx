@@ -307,7 +307,7 @@ describe("logo", () => {
     // Remove: asked first; No keeps it.
     await click("#logo-remove");
     expect($("#confirm-logo-remove")!.getAttribute("role")).toBe("alertdialog");
-    expect(document.activeElement?.id).toBe("confirm-logo-remove-yes");
+    expect(document.activeElement?.id).toBe("confirm-logo-remove-no");
     await click("#confirm-logo-remove-no");
     expect(sent.some((s) => s.method === "DELETE")).toBe(false);
     expect(document.activeElement?.id).toBe("logo-remove");

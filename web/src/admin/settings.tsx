@@ -6,11 +6,12 @@
  */
 import { useEffect, useRef } from "preact/hooks";
 import { useSignal } from "@preact/signals";
+import { Confirm } from "../shared/confirm";
 import { applyBranding, brandProperties, contrastRatio, isHexColor, readableTextOn, type Branding } from "../shared/branding";
 import { LANGUAGES, LANGUAGE_NAMES, supportedLanguage, t, type Language } from "../shared/i18n";
 import { LOGO_MAX_BYTES, LOGO_TYPES, type AdminApi, type LogoInfo, type SettingsBody } from "./api";
 import { draftOf, failureOf, settingsOf, SETTINGS_LIMITS, type Failure, type SettingsDraft } from "./models";
-import { Confirm, FailureLine, FieldError, invalidProps, Outcome, refocus, useAction, type FieldTexts } from "./ui";
+import { FailureLine, FieldError, invalidProps, Outcome, refocus, useAction, type FieldTexts } from "./ui";
 
 /** The branding a settings body puts in force. */
 export function brandingOf(body: SettingsBody): Branding {
@@ -555,6 +556,7 @@ function LogoForm({
       {confirmRemove.value && (
         <Confirm
           id="confirm-logo-remove"
+          title={t("admin.settings.logoRemove")}
           text={t("admin.settings.logoRemoveConfirm")}
           yes={t("admin.settings.logoRemoveYes")}
           busy={action.busy.value}
@@ -568,10 +570,9 @@ function LogoForm({
               })
               .then(() => refocus("logo-file"));
           }}
-          onNo={() => {
-            confirmRemove.value = false;
-            refocus("logo-remove");
-          }}
+          onNo={() => (confirmRemove.value = false)}
+          returnFocus="logo-remove"
+          fallbackFocus="logo-file"
         />
       )}
       <div aria-live="polite" id="logo-status">

@@ -1,9 +1,8 @@
 /**
  * The admin screens' common parts: the API's refusals as text, an action
- * with its live outcome, inline confirmations, moving the focus, and a
- * field's own error next to it.
+ * with its live outcome, moving the focus, and a field's own error next to
+ * it. The inline confirmations are ../shared/confirm's, as in the doctor app.
  */
-import { useEffect, useRef } from "preact/hooks";
 import { useSignal, type Signal } from "@preact/signals";
 import { t } from "../shared/i18n";
 import { ErrorLine as SharedErrorLine } from "../shared/signin";
@@ -99,36 +98,6 @@ export function refocus(id: string, fallback?: string): void {
     const el = document.getElementById(id) ?? (fallback ? document.getElementById(fallback) : null);
     el?.focus();
   }, 0);
-}
-
-/** An inline confirmation: the confirm button takes the focus, Escape cancels. */
-export function Confirm({ id, text, yes, busy, onYes, onNo }: { id: string; text: string; yes: string; busy: boolean; onYes: () => void; onNo: () => void }) {
-  const ref = useRef<HTMLButtonElement>(null);
-  useEffect(() => ref.current?.focus(), []);
-  return (
-    <div
-      id={id}
-      class="hcw-notice hcw-notice-warn"
-      role="alertdialog"
-      aria-labelledby={`${id}-text`}
-      onKeyDown={(e) => {
-        if (e.key === "Escape") {
-          e.preventDefault();
-          onNo();
-        }
-      }}
-    >
-      <p id={`${id}-text`}>{text}</p>
-      <div class="hcw-actions">
-        <button ref={ref} type="button" id={`${id}-yes`} class="hcw-button hcw-button-danger" disabled={busy} onClick={onYes}>
-          {yes}
-        </button>
-        <button type="button" id={`${id}-no`} class="hcw-button hcw-button-secondary" onClick={onNo}>
-          {t("admin.cancel")}
-        </button>
-      </div>
-    </div>
-  );
 }
 
 /** The attributes of a field that the failure may be about: invalid, described by its error. */

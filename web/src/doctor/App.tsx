@@ -9,6 +9,8 @@ import { ChatPanel } from "../shared/ChatPanel";
 import { formatDate, t } from "../shared/i18n";
 import { LanguageMenu } from "../shared/LanguageMenu";
 import { RealtimeClient } from "../shared/realtime";
+import { Confirm } from "../shared/confirm";
+import { PasskeySignInButton, SecuritySection } from "../shared/security";
 import { AuthStep, authTitle, ErrorLine, type MoreErrors } from "../shared/signin";
 import * as api from "./api";
 import type { AuthScreen, DoctorAuth } from "./auth";
@@ -19,7 +21,6 @@ import { EstimateControl, NotePanel, ParticipantsPanel, TransferPanel } from "./
 import { HistoryView } from "./history";
 import { InvitesPanel } from "./invites";
 import { IdleWatch, idleOptionsFor, type IdleOptions } from "./idle";
-import { PasskeySignInButton, SecuritySection } from "./security";
 import { IdleWarning, SoundToggle, WorkspaceNav, type WorkspaceView } from "./workspace-extras";
 
 /** What the workspace needs from outside (tests pass fakes). */
@@ -248,6 +249,7 @@ function ConsultationView({
 }) {
   const consultation = useSignal<api.ConsultationDetail | null>(null);
   const confirming = useSignal(false);
+  const closing = useSignal(false);
   const closed = useSignal(false);
   const error = useSignal<string | null>(null);
   const chat = useMemo(() => new ChatStore(deps.chat(id), { userId: user.id }, { persist: sessionPersist(id, user.id) }), [id]);
@@ -300,7 +302,7 @@ function ConsultationView({
         </button>
       </p>
       <section class="hcw-card" aria-labelledby="consultation-title">
-        <h2 id="consultation-title" class="hcw-card-title">
+        <h2 id="consultation-title" class="hcw-card-title" tabIndex={-1}>
           {c ? patientName(c) : t("common.loading")}
         </h2>
         {error.value && <p class="hcw-field-error" role="alert">{t("doctor.error.generic")}</p>}
@@ -320,7 +322,13 @@ function ConsultationView({
                 </button>
               </>
             )}
-            <button type="button" id="close-consultation" class="hcw-button hcw-button-danger" onClick={() => (confirming.value = true)}>
+            <button
+              type="button"
+              id="close-consultation"
+              class="hcw-button hcw-button-danger"
+              aria-expanded={confirming.value}
+              onClick={() => (confirming.value = true)}
+            >
               {t("doctor.close")}
             </button>
           </div>
@@ -331,31 +339,30 @@ function ConsultationView({
           </p>
         )}
         {confirming.value && !closed.value && (
-          <div class="hcw-notice hcw-notice-warn" role="alertdialog" aria-labelledby="confirm-close-text">
-            <p id="confirm-close-text">{t("doctor.closeConfirm")}</p>
-            <div class="hcw-actions">
-              <button
-                type="button"
-                id="confirm-close"
-                class="hcw-button hcw-button-danger"
-                onClick={async () => {
-                  try {
-                    await deps.closeConsultation(id);
-                    if (call.phase.value.name === "in_call") void call.leave();
-                    closed.value = true;
-                  } catch {
-                    error.value = "close";
-                  }
-                  confirming.value = false;
-                }}
-              >
-                {t("doctor.closeYes")}
-              </button>
-              <button type="button" id="cancel-close" class="hcw-button hcw-button-secondary" onClick={() => (confirming.value = false)}>
-                {t("doctor.closeNo")}
-              </button>
-            </div>
-          </div>
+          <Confirm
+            id="close-dialog"
+            ids={{ text: "confirm-close-text", yes: "confirm-close", no: "cancel-close" }}
+            title={t("doctor.close")}
+            text={t("doctor.closeConfirm")}
+            yes={t("doctor.closeYes")}
+            busy={closing.value}
+            onYes={async () => {
+              closing.value = true;
+              try {
+                await deps.closeConsultation(id);
+                if (call.phase.value.name === "in_call") void call.leave();
+                closed.value = true;
+              } catch {
+                error.value = "close";
+              } finally {
+                closing.value = false;
+              }
+              confirming.value = false;
+            }}
+            onNo={() => (confirming.value = false)}
+            returnFocus="close-consultation"
+            fallbackFocus="consultation-title"
+          />
         )}
       </section>
       <CallPanel session={call} precall={false} leaveLabel={t("call.hangUp")} />
@@ -472,10 +479,7 @@ export function DoctorApp({ auth, deps }: DoctorAppProps) {
     screen.name === "ready" ? (
       <Workspace auth={auth} user={screen.user} deps={all} view={view} />
     ) : (
-      <>
-        <AuthStep auth={auth} screen={screen} />
-        {screen.name === "second_factor" && <PasskeySignInButton auth={auth} />}
-      </>
+      <AuthStep auth={auth} screen={screen} secondFactorExtra={<PasskeySignInButton auth={auth} />} />
     );
   const headerEnd = (
     <>

@@ -120,7 +120,8 @@ export function doctorCallApi(consultationId: string): CallApi {
   return callApi(`/consultations/${enc(consultationId)}/call`);
 }
 
-// ---------------------------------------------------------------- consultation tools, history, invites, passkeys
+// ---------------------------------------------------------------- consultation tools, history, invites
+// (The passkey routes are in ../shared/passkey, for the admin app too.)
 // Shapes from the generated OpenAPI types (src/shared/api-schema.ts).
 
 type Schemas = components["schemas"];
@@ -133,9 +134,7 @@ export type InviteRecord = Schemas["inviteBody"];
 export type InterpreterOrganisation = Schemas["organisationBody"];
 export type InterpreterRequest = Schemas["interpreterRequestBody"];
 export type TransferTarget = Schemas["transferRequest"];
-export type Passkey = Schemas["passkeyBody"];
 export type Colleague = Schemas["colleagueBody"];
-export type PasskeyEnrolled = Schemas["passkeyEnrolledBody"];
 export type SessionRecord = Schemas["sessionBody"];
 /** A consultation as the doctor reads it: the parsed fields, plus the private note and the feedback. */
 export type ConsultationDetail = Consultation & Pick<ConsultationRecord, "note" | "feedback">;
@@ -229,32 +228,4 @@ export function revokeInvite(id: string): Promise<InviteRecord> {
 /** POST /invites/{id}/reschedule. */
 export function rescheduleInvite(id: string, r: Schemas["rescheduleRequest"]): Promise<Schemas["rescheduledBody"]> {
   return requestJson("POST", `/invites/${enc(id)}/reschedule`, objectBody<Schemas["rescheduledBody"]>, { body: r });
-}
-
-export async function myPasskeys(): Promise<Passkey[]> {
-  return (await getJson("/me/passkeys", listBody<Schemas["passkeyListBody"]>("passkeys"))).passkeys;
-}
-
-export function deletePasskey(id: string): Promise<void> {
-  return requestJson("POST", `/me/passkeys/${enc(id)}/delete`, null);
-}
-
-/** POST /auth/passkeys/registration/options: options for navigator.credentials.create(), in JSON form. */
-export function passkeyRegistrationOptions(): Promise<Record<string, unknown>> {
-  return requestJson("POST", "/auth/passkeys/registration/options", requireObject);
-}
-
-export function finishPasskeyRegistration(name: string, credential: unknown): Promise<PasskeyEnrolled> {
-  const body: Schemas["passkeyRegistrationRequest"] = { name, credential };
-  return requestJson("POST", "/auth/passkeys/registration", objectBody<PasskeyEnrolled>, { body });
-}
-
-/** POST /auth/passkeys/login/options: the second step with a passkey, options for navigator.credentials.get(). */
-export function passkeyLoginOptions(): Promise<Record<string, unknown>> {
-  return requestJson("POST", "/auth/passkeys/login/options", requireObject);
-}
-
-export function completePasskeyLogin(credential: unknown): Promise<StaffSession> {
-  const body: Schemas["passkeyLoginRequest"] = { credential };
-  return requestJson("POST", "/auth/passkeys/login", parseStaffSession, { body });
 }

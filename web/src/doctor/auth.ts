@@ -9,7 +9,7 @@ import { signal, type ReadonlySignal } from "@preact/signals";
 import { ApiError } from "../shared/api";
 import type { StaffSession, StaffUser, TotpEnrolment } from "../shared/api-types";
 import * as api from "./api";
-import { PasskeyError, signInWithPasskey } from "./passkey";
+import { PasskeyError, signInWithPasskey } from "../shared/passkey";
 
 export type AuthScreen =
   | { name: "loading" }

@@ -159,6 +159,43 @@ describe("ParticipantsStore", () => {
     await vi.waitFor(() => expect(fetches).toBe(4));
   });
 
+  it("refetches on invite.updated of the consultation, and when an invited participant comes online", async () => {
+    const guest = (status: string, online = false): Participant => ({ ...P("g1", "guest", online), invite_status: status });
+    let list = [{ ...P("p1", "patient"), invite_status: "sent" }, guest("sent")];
+    let fetches = 0;
+    const store = new ParticipantsStore("c1", {
+      listParticipants: async () => {
+        fetches++;
+        return list;
+      },
+    });
+    const rt = new FakeRealtime();
+    store.attach(rt as unknown as RealtimeClient);
+    await vi.waitFor(() => expect(store.list.value).toHaveLength(2));
+
+    rt.emit("invite.updated", { invite_id: "i9", consultation_id: "c2" });
+    await Promise.resolve();
+    expect(fetches).toBe(1);
+    list = [list[0]!, guest("opened")];
+    rt.emit("invite.updated", { invite_id: "i1", consultation_id: "c1" });
+    await vi.waitFor(() => expect(store.list.value[1]!.invite_status).toBe("opened"));
+    expect(fetches).toBe(2);
+
+    // Online while shown as invited: the flag at once, the status once fetched.
+    list = [list[0]!, guest("redeemed", true)];
+    rt.emit("participant.presence", { consultation_id: "c1", participant_id: "g1", online: true });
+    expect(store.list.value[1]!.online).toBe(true);
+    await vi.waitFor(() => expect(store.list.value[1]!.invite_status).toBe("redeemed"));
+    expect(fetches).toBe(3);
+
+    // Joined already, going offline, or the patient (whose status is not shown): no fetch.
+    rt.emit("participant.presence", { consultation_id: "c1", participant_id: "g1", online: false });
+    rt.emit("participant.presence", { consultation_id: "c1", participant_id: "g1", online: true });
+    rt.emit("participant.presence", { consultation_id: "c1", participant_id: "p1", online: true });
+    await Promise.resolve();
+    expect(fetches).toBe(3);
+  });
+
   it("drops an answer older than the one shown", async () => {
     const answers: Array<ReturnType<typeof deferred<Participant[]>>> = [];
     const store = new ParticipantsStore("c1", {

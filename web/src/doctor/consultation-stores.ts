@@ -1,7 +1,7 @@
 /**
  * State behind the consultation view's tools: the private note (saved by
  * itself a moment after typing stops) and the participants list (kept
- * live by the participant.* events of the consultation).
+ * live by the participant.* and invite.updated events of the consultation).
  */
 import { batch, signal, type ReadonlySignal, type Signal } from "@preact/signals";
 import type { RealtimeClient } from "../shared/realtime";
@@ -124,7 +124,16 @@ export class NoteDraft {
 
 export type ParticipantsApi = Pick<typeof api, "listParticipants">;
 
-/** The participants of a consultation, refetched on each participant event of it. */
+/** The invite status the participants list shows for p (none for the patient). */
+export function shownInviteStatus(p: api.Participant): string | undefined {
+  return p.role === "patient" ? undefined : p.invite_status;
+}
+
+/**
+ * The participants of a consultation, refetched on each participant event
+ * of it and on invite.updated; a participant who comes online while shown
+ * as not yet joined (their invite just redeemed) is refetched too.
+ */
 export class ParticipantsStore {
   private readonly listSig = signal<api.Participant[]>([]);
   private readonly loadedSig = signal(false);
@@ -149,6 +158,9 @@ export class ParticipantsStore {
         if (mine(d)) void this.refresh();
       }),
       rt.on("interpreter_request.accepted", (d) => {
+        if (mine(d)) void this.refresh();
+      }),
+      rt.on("invite.updated", (d) => {
         if (mine(d)) void this.refresh();
       }),
       rt.on("participant.presence", (d) => {
@@ -177,10 +189,14 @@ export class ParticipantsStore {
 
   private presence(participantId: string, online: boolean): void {
     const list = this.listSig.value;
-    if (!list.some((p) => p.participant_id === participantId)) {
+    const known = list.find((p) => p.participant_id === participantId);
+    if (!known) {
       void this.refresh();
       return;
     }
     this.listSig.value = list.map((p) => (p.participant_id === participantId && p.online !== online ? { ...p, online } : p));
+    // Online while shown as invited (sent, opened, …): they have just joined, and the list says so once fetched.
+    const status = shownInviteStatus(known);
+    if (online && status !== undefined && status !== "redeemed") void this.refresh();
   }
 }

@@ -5,12 +5,13 @@
  */
 import { useEffect, useMemo } from "preact/hooks";
 import { useSignal } from "@preact/signals";
+import { Confirm } from "../shared/confirm";
 import { LANGUAGES, LANGUAGE_NAMES, formatDate, language, t } from "../shared/i18n";
 import type { Fits, Queue } from "../shared/api-types";
 import * as api from "./api";
 import type { Colleague, TransferTarget } from "./api";
 import { errorCode } from "./auth";
-import { MAX_NOTE_LENGTH, NoteDraft, type ParticipantsStore } from "./consultation-stores";
+import { MAX_NOTE_LENGTH, NoteDraft, shownInviteStatus, type ParticipantsStore } from "./consultation-stores";
 
 export type ToolsApi = Pick<
   typeof api,
@@ -407,7 +408,7 @@ export function ParticipantsPanel({ store, consultationId, closed, api: a = api 
       <ul id="participants-list" class="hcw-rows" aria-live="polite">
         {list.map((p) => {
           const name = p.display_name || `${p.first_name} ${p.last_name}`.trim() || roleLabel(p.role);
-          const status = p.role === "patient" ? null : inviteStatusLabel(p.invite_status);
+          const status = inviteStatusLabel(shownInviteStatus(p));
           return (
             <li key={p.participant_id} class="hcw-row" data-participant-id={p.participant_id} data-role={p.role}>
               <span class="hcw-row-main">
@@ -510,7 +511,7 @@ export function TransferPanel({
 
   return (
     <section class="hcw-card" aria-labelledby="transfer-title">
-      <h2 id="transfer-title" class="hcw-card-title">
+      <h2 id="transfer-title" class="hcw-card-title" tabIndex={-1}>
         {t("doctor.transferTitle")}
       </h2>
       <p class="hcw-hint" id="transfer-hint">
@@ -545,17 +546,19 @@ export function TransferPanel({
         </button>
       )}
       {confirming.value && (
-        <div class="hcw-notice hcw-notice-warn" role="alertdialog" aria-labelledby="confirm-transfer-text">
-          <p id="confirm-transfer-text">{t("doctor.transferConfirm", { queue: target.name })}</p>
-          <div class="hcw-actions">
-            <button type="button" id="confirm-transfer" class="hcw-button" disabled={busy.value} onClick={() => void transfer()}>
-              {t("doctor.transferYes")}
-            </button>
-            <button type="button" id="cancel-transfer" class="hcw-button hcw-button-secondary" onClick={() => (confirming.value = false)}>
-              {t("doctor.closeNo")}
-            </button>
-          </div>
-        </div>
+        <Confirm
+          id="transfer-dialog"
+          ids={{ text: "confirm-transfer-text", yes: "confirm-transfer", no: "cancel-transfer" }}
+          title={t("doctor.transfer")}
+          text={t("doctor.transferConfirm", { queue: target.name })}
+          yes={t("doctor.transferYes")}
+          tone="primary"
+          busy={busy.value}
+          onYes={() => void transfer()}
+          onNo={() => (confirming.value = false)}
+          returnFocus="transfer-start"
+          fallbackFocus="transfer-title"
+        />
       )}
       {error.value && (
         <p id="transfer-error" class="hcw-field-error" role="alert">

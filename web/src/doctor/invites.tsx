@@ -1,10 +1,14 @@
 /**
  * The invitations I sent (patients and added participants), with their
  * status: a new link (resend), a new time (reschedule) or withdrawal
- * (revoke) while not yet used.
+ * (revoke) while not yet used. The list follows the server's events
+ * (invite.updated: sent, delivery failed, opened, expired, revoked,
+ * rescheduled; a redemption: consultation.pending or participant.added;
+ * a close), fetched again once for the events that come together.
  */
-import { useEffect } from "preact/hooks";
+import { useEffect, useRef } from "preact/hooks";
 import { useSignal } from "@preact/signals";
+import { Confirm } from "../shared/confirm";
 import { formatDate, t } from "../shared/i18n";
 import type { RealtimeClient } from "../shared/realtime";
 import * as api from "./api";
@@ -26,7 +30,7 @@ function browserTimeZone(): string {
   }
 }
 
-function InviteRow({ invite, a, onChanged }: { invite: api.InviteRecord; a: InvitesApi; onChanged: () => void }) {
+function InviteRow({ invite, a, onChanged }: { invite: api.InviteRecord; a: InvitesApi; onChanged: () => Promise<void> }) {
   const mode = useSignal<"none" | "reschedule" | "revoke">("none");
   const when = useSignal("");
   const link = useSignal<string | null>(null);
@@ -39,8 +43,9 @@ function InviteRow({ invite, a, onChanged }: { invite: api.InviteRecord; a: Invi
     error.value = null;
     try {
       link.value = (await fn()) ?? null;
+      // The list first: a withdrawn invite's buttons are gone when its confirmation closes.
+      await onChanged();
       mode.value = "none";
-      onChanged();
     } catch (err) {
       error.value = errorCode(err);
     } finally {
@@ -87,6 +92,7 @@ function InviteRow({ invite, a, onChanged }: { invite: api.InviteRecord; a: Invi
             id={`invite-revoke-${id}`}
             class="hcw-button hcw-button-secondary"
             aria-label={t("doctor.invitesRevokeNamed", { name })}
+            aria-expanded={mode.value === "revoke"}
             onClick={() => (mode.value = "revoke")}
           >
             {t("doctor.invitesRevoke")}
@@ -112,17 +118,18 @@ function InviteRow({ invite, a, onChanged }: { invite: api.InviteRecord; a: Invi
         </form>
       )}
       {mode.value === "revoke" && (
-        <div class="hcw-notice hcw-notice-warn" role="alertdialog" aria-labelledby={`invite-revoke-text-${id}`}>
-          <p id={`invite-revoke-text-${id}`}>{t("doctor.invitesRevokeConfirm", { name })}</p>
-          <div class="hcw-actions">
-            <button type="button" id={`invite-revoke-yes-${id}`} class="hcw-button hcw-button-danger" disabled={busy.value} onClick={() => void run(async () => void (await a.revokeInvite(id)))}>
-              {t("doctor.invitesRevokeYes")}
-            </button>
-            <button type="button" class="hcw-button hcw-button-secondary" onClick={() => (mode.value = "none")}>
-              {t("doctor.closeNo")}
-            </button>
-          </div>
-        </div>
+        <Confirm
+          id={`invite-revoke-dialog-${id}`}
+          ids={{ text: `invite-revoke-text-${id}`, yes: `invite-revoke-yes-${id}`, no: `invite-revoke-no-${id}` }}
+          title={t("doctor.invitesRevokeNamed", { name })}
+          text={t("doctor.invitesRevokeConfirm", { name })}
+          yes={t("doctor.invitesRevokeYes")}
+          busy={busy.value}
+          onYes={() => void run(async () => void (await a.revokeInvite(id)))}
+          onNo={() => (mode.value = "none")}
+          returnFocus={`invite-revoke-${id}`}
+          fallbackFocus="invites-title"
+        />
       )}
       {link.value && (
         <p class="hcw-notice hcw-notice-ok" role="status">
@@ -138,35 +145,55 @@ function InviteRow({ invite, a, onChanged }: { invite: api.InviteRecord; a: Invi
   );
 }
 
-/** version: bumped by the page when it created an invite (fetch again). */
-export function InvitesPanel({ rt, version = 0, api: a = api }: { rt?: RealtimeClient; version?: number; api?: InvitesApi }) {
+/**
+ * version: bumped by the page when it created an invite (fetch again).
+ * debounceMs: how long events are gathered before one fetch.
+ */
+export function InvitesPanel({ rt, version = 0, api: a = api, debounceMs = 300 }: { rt?: RealtimeClient; version?: number; api?: InvitesApi; debounceMs?: number }) {
   const list = useSignal<api.InviteRecord[] | null>(null);
   const error = useSignal<string | null>(null);
+  const seq = useRef(0);
   const load = async () => {
+    const n = ++seq.current;
     try {
-      list.value = await a.myInvites();
+      const invites = await a.myInvites();
+      if (n !== seq.current) return; // a newer fetch is on its way
+      list.value = invites;
       error.value = null;
     } catch (err) {
-      error.value = errorCode(err);
+      if (n === seq.current) error.value = errorCode(err);
     }
   };
   useEffect(() => void load(), [version]);
   useEffect(() => {
     if (!rt) return;
-    // A redemption, a new participant or a close changes a status.
+    // One fetch for the events of a moment (a revocation and its resend, a
+    // batch of expiries): the first starts the clock, the others join it.
+    let timer: ReturnType<typeof setTimeout> | null = null;
+    const soon = () => {
+      timer ??= setTimeout(() => {
+        timer = null;
+        void load();
+      }, debounceMs);
+    };
     const offs = [
-      rt.on("consultation.pending", () => void load()),
-      rt.on("consultation.closed", () => void load()),
-      rt.on("participant.added", () => void load()),
-      rt.onResync(() => void load()),
+      rt.on("invite.updated", soon),
+      // A redemption, a new participant or a close changes a status too.
+      rt.on("consultation.pending", soon),
+      rt.on("consultation.closed", soon),
+      rt.on("participant.added", soon),
+      rt.onResync(soon),
     ];
-    return () => offs.forEach((off) => off());
+    return () => {
+      offs.forEach((off) => off());
+      if (timer) clearTimeout(timer);
+    };
   }, [rt]);
 
   const invites = list.value ?? [];
   return (
     <section class="hcw-card" aria-labelledby="invites-title">
-      <h2 id="invites-title" class="hcw-card-title">
+      <h2 id="invites-title" class="hcw-card-title" tabIndex={-1}>
         {t("doctor.invitesTitle")}
       </h2>
       {error.value && (
@@ -177,7 +204,7 @@ export function InvitesPanel({ rt, version = 0, api: a = api }: { rt?: RealtimeC
       {list.value !== null && invites.length === 0 && <p class="hcw-muted">{t("doctor.invitesNone")}</p>}
       <ul id="invites-list" class="hcw-rows">
         {invites.map((i) => (
-          <InviteRow key={i.id} invite={i} a={a} onChanged={() => void load()} />
+          <InviteRow key={i.id} invite={i} a={a} onChanged={load} />
         ))}
       </ul>
       <button type="button" id="invites-refresh" class="hcw-button hcw-button-secondary" onClick={() => void load()}>

@@ -10,14 +10,14 @@ import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import type { Consultation } from "../shared/api-types";
 import { resetI18nForTests } from "../shared/i18n";
 import { RealtimeClient } from "../shared/realtime";
-import { FakeNetwork, SocketFactory, json, stubApiFetch, waitFor, type SentRequest } from "../shared/test-support";
+import { FakeCredentials, FakeNetwork, SocketFactory, json, settle, stubApiFetch, waitFor, type SentRequest } from "../shared/test-support";
 import { ArrivalAlert, SOUND_MUTED_STORAGE_KEY } from "./alerts";
 import { DoctorApp, type WorkspaceDeps } from "./App";
 import { DoctorAuth } from "./auth";
 import { Dashboard } from "./dashboard";
 import { IdleWatch } from "./idle";
-import { credentialToJSON, type CredentialLike, type CredentialsContainerLike } from "./passkey";
-import { PasskeySignInButton, SecuritySection } from "./security";
+import { credentialToJSON } from "../shared/passkey";
+import { PasskeySignInButton, SecuritySection } from "../shared/security";
 import { TransferPanel } from "./consultation-tools";
 
 let container: HTMLElement;
@@ -89,6 +89,7 @@ beforeEach(() => {
       return json({ id: "r1", consultation_id: "c1", organisation_id: "o1", language: body?.["language"], status: "open", created_at: "x", expires_at: "y", mailed: 3 }, 201);
     }
     if (path === "/consultations/c1/note") return json(null, 204);
+    if (path === "/consultations/c1/close") return json({ ...ACTIVE, status: "closed", closed_at: "2026-05-01T08:30:00Z" });
     if (path === "/consultations/c1/transfer") return json({ ...ACTIVE, status: "pending", queue_id: body?.["queue_id"] });
     if (path === "/colleagues") return json({ doctors: [{ id: "u7", first_name: "Grace", last_name: "Hopper" }] });
     if (path.startsWith("/invites?")) return json({ invites });
@@ -215,6 +216,7 @@ describe("the consultation's tools", () => {
     await waitFor(() => expect($("[data-participant-id=g1]")?.textContent).toContain("Eve Expert"));
     expect($("[data-participant-id=g1]")?.textContent).toContain("Expert");
     expect($("[data-participant-id=g1]")?.textContent).toContain("invited");
+    participants = participants.map((p) => (p["participant_id"] === "g1" ? { ...p, online: true } : p));
     await act(() => sockets.last.message({ type: "participant.presence", data: { consultation_id: "c1", participant_id: "g1", online: true } }));
     await waitFor(() => expect($("[data-participant-id=g1] .hcw-online")).not.toBeNull());
 
@@ -268,8 +270,20 @@ describe("the consultation's tools", () => {
     const select = $<HTMLSelectElement>("#transfer-queue")!;
     select.value = "d:u7";
     await act(() => void select.dispatchEvent(new Event("change")));
+    // Asked first: the focus on Cancel; Escape keeps the consultation, the focus back on the button.
+    $("#transfer-start")!.focus();
     await act(() => $("#transfer-start")!.click());
     expect($("#confirm-transfer-text")?.textContent).toContain("Grace Hopper");
+    const dialog = $("#transfer-dialog")!;
+    expect(dialog.getAttribute("role")).toBe("alertdialog");
+    expect($(`#${dialog.getAttribute("aria-labelledby")}`)?.textContent).toBe("Transfer the consultation");
+    expect(dialog.getAttribute("aria-describedby")).toBe("confirm-transfer-text");
+    expect(document.activeElement?.id).toBe("cancel-transfer");
+    await act(() => void document.activeElement!.dispatchEvent(new KeyboardEvent("keydown", { key: "Escape", bubbles: true })));
+    await waitFor(() => expect(document.activeElement?.id).toBe("transfer-start"));
+    expect($("#transfer-dialog")).toBeNull();
+    expect(sent).toEqual([]);
+    await act(() => $("#transfer-start")!.click());
     await act(() => $("#confirm-transfer")!.click());
     await waitFor(() => expect(done).toBe(1));
     expect(sent).toEqual([{ doctor_id: "u7" }]);
@@ -312,11 +326,104 @@ describe("sent invitations", () => {
     expect(new Date(sent.scheduled_at).getTime()).toBe(new Date("2026-06-02T09:30").getTime());
     expect(sent.time_zone).toBeTruthy();
 
+    $("#invite-revoke-i1")!.focus();
     await act(() => $("#invite-revoke-i1")!.click());
     expect($("#invite-revoke-text-i1")?.textContent).toContain("Ivy Invited");
+    expect($("#invite-revoke-dialog-i1-title")?.textContent).toBe("Withdraw the invitation of Ivy Invited");
+    expect(document.activeElement?.id).toBe("invite-revoke-no-i1");
+    await act(() => void document.activeElement!.dispatchEvent(new KeyboardEvent("keydown", { key: "Escape", bubbles: true })));
+    await waitFor(() => expect(document.activeElement?.id).toBe("invite-revoke-i1"));
+    expect(last("/invites/i1/revoke")).toBeUndefined();
+    await act(() => $("#invite-revoke-i1")!.click());
     await act(() => $("#invite-revoke-yes-i1")!.click());
     await waitFor(() => expect($("[data-invite-id=i1]")?.textContent).toContain("invitation withdrawn"));
     expect($("#invite-resend-i1")).toBeNull();
+    // Its buttons are gone: the focus goes to the list's heading.
+    await waitFor(() => expect(document.activeElement?.id).toBe("invites-title"));
+  });
+  it("follows invite.updated: one fetch for the events that come together", async () => {
+    await start();
+    await waitFor(() => expect($("[data-invite-id=i1]")?.textContent).toContain("invited"));
+    const fetches = () => calls.filter((c) => c.url.includes("/invites?")).length;
+    const before = fetches();
+    invites = [{ ...invites[0], status: "opened" }, invites[1]!];
+    await act(() => {
+      for (const i of ["i1", "i1", "i2"]) sockets.last.message({ type: "invite.updated", data: { invite_id: i, consultation_id: "c5" } });
+    });
+    await waitFor(() => expect($("[data-invite-id=i1]")?.textContent).toContain("link opened"));
+    await act(() => new Promise((r) => setTimeout(r, 400)));
+    expect(fetches()).toBe(before + 1);
+
+    invites = [{ ...invites[0], status: "expired" }, invites[1]!];
+    await act(() => sockets.last.message({ type: "invite.updated", data: { invite_id: "i1", consultation_id: "c5" } }));
+    await waitFor(() => expect($("[data-invite-id=i1]")?.textContent).toContain("invitation expired"));
+    expect($("#invite-resend-i1")).toBeNull();
+    expect(fetches()).toBe(before + 2);
+  });
+});
+
+
+describe("the participants list", () => {
+  it("shows a guest as joined once they come online, and follows invite.updated of this consultation", async () => {
+    const guest = { participant_id: "g1", role: "guest", display_name: "Gus Guest", first_name: "Gus", last_name: "Guest", language: "en", online: false, invite_status: "sent" };
+    const expert = { participant_id: "x1", role: "expert", display_name: "Eve Expert", first_name: "Eve", last_name: "Expert", language: "fr", online: false, invite_status: "sent" };
+    participants = [{ ...PATIENT, role: "patient", display_name: "Paula Patient" }, guest, expert];
+    await start();
+    await act(() => $("#open-c1")!.click());
+    await waitFor(() => expect($("[data-participant-id=g1]")?.textContent).toContain("invited"));
+    const fetches = () => calls.filter((c) => c.method === "GET" && c.url.endsWith("/consultations/c1/participants")).length;
+
+    // The guest opened the link: online, and the list fetched again says joined.
+    participants = participants.map((p) => (p["participant_id"] === "g1" ? { ...guest, online: true, invite_status: "redeemed" } : p));
+    const before = fetches();
+    await act(() => sockets.last.message({ type: "participant.presence", data: { consultation_id: "c1", participant_id: "g1", online: true } }));
+    await waitFor(() => expect($("[data-participant-id=g1]")?.textContent).toContain("joined"));
+    expect($("[data-participant-id=g1] .hcw-online")).not.toBeNull();
+    expect(fetches()).toBe(before + 1);
+
+    // Joined already: coming and going needs no fetch; nor does the patient.
+    await act(() => sockets.last.message({ type: "participant.presence", data: { consultation_id: "c1", participant_id: "g1", online: false } }));
+    await act(() => sockets.last.message({ type: "participant.presence", data: { consultation_id: "c1", participant_id: "g1", online: true } }));
+    await act(() => sockets.last.message({ type: "participant.presence", data: { consultation_id: "c1", participant_id: "p1", online: true } }));
+    await settle();
+    expect(fetches()).toBe(before + 1);
+    expect($("[data-participant-id=g1] .hcw-online")).not.toBeNull();
+
+    // An invite of another consultation changed: nothing; of this one: fetched.
+    participants = participants.map((p) => (p["participant_id"] === "x1" ? { ...expert, invite_status: "delivery_failed" } : p));
+    await act(() => sockets.last.message({ type: "invite.updated", data: { invite_id: "i7", consultation_id: "c5" } }));
+    await settle();
+    expect(fetches()).toBe(before + 1);
+    await act(() => sockets.last.message({ type: "invite.updated", data: { invite_id: "i8", consultation_id: "c1" } }));
+    await waitFor(() => expect($("[data-participant-id=x1]")?.textContent).toContain("email not delivered"));
+    expect(fetches()).toBe(before + 2);
+  });
+});
+
+describe("closing a consultation", () => {
+  it("asks in a named dialog with the focus on Cancel; Escape keeps it open; once closed, the focus goes to the title", async () => {
+    await start();
+    await act(() => $("#open-c1")!.click());
+    await waitFor(() => expect($("#close-consultation")).not.toBeNull());
+    $("#close-consultation")!.focus();
+    await act(() => $("#close-consultation")!.click());
+    const dialog = $("#close-dialog")!;
+    expect(dialog.getAttribute("role")).toBe("alertdialog");
+    expect($(`#${dialog.getAttribute("aria-labelledby")}`)?.textContent).toBe("Close the consultation");
+    expect($(`#${dialog.getAttribute("aria-describedby")}`)?.textContent).toContain("The patient's access ends");
+    expect($("#close-consultation")?.getAttribute("aria-expanded")).toBe("true");
+    expect(document.activeElement?.id).toBe("cancel-close");
+
+    await act(() => void document.activeElement!.dispatchEvent(new KeyboardEvent("keydown", { key: "Escape", bubbles: true })));
+    expect($("#close-dialog")).toBeNull();
+    await waitFor(() => expect(document.activeElement?.id).toBe("close-consultation"));
+    expect(last("/consultations/c1/close")).toBeUndefined();
+
+    await act(() => $("#close-consultation")!.click());
+    await act(() => $("#confirm-close")!.click());
+    await waitFor(() => expect($("#consultation-closed")).not.toBeNull());
+    expect(last("/consultations/c1/close")).toBeDefined();
+    await waitFor(() => expect(document.activeElement?.id).toBe("consultation-title"));
   });
 });
 
@@ -366,29 +473,6 @@ describe("the idle warning", () => {
   });
 });
 
-class FakeCredentials implements CredentialsContainerLike {
-  created = 0;
-  got = 0;
-  async create(): Promise<unknown> {
-    this.created++;
-    return {
-      id: "cGsy",
-      rawId: new Uint8Array([112, 107, 50]).buffer,
-      type: "public-key",
-      response: { clientDataJSON: new Uint8Array([123, 125]).buffer, attestationObject: new Uint8Array([1]).buffer },
-    } satisfies CredentialLike;
-  }
-  async get(): Promise<unknown> {
-    this.got++;
-    return {
-      id: "cGsx",
-      rawId: new Uint8Array([112, 107, 49]).buffer,
-      type: "public-key",
-      response: { clientDataJSON: new Uint8Array([123, 125]).buffer, authenticatorData: new Uint8Array([5]).buffer, signature: new Uint8Array([6]).buffer },
-    } satisfies CredentialLike;
-  }
-}
-
 describe("Security: passkeys", () => {
   it("lists, adds and deletes passkeys", async () => {
     const creds = new FakeCredentials();
@@ -405,10 +489,20 @@ describe("Security: passkeys", () => {
     expect(sent.credential).toMatchObject({ id: "cGsy", rawId: "cGsy", type: "public-key", response: { clientDataJSON: "e30", attestationObject: "AQ" } });
     expect($("#passkey-status")?.textContent).toBe("The passkey was added.");
 
+    $("#passkey-delete-pk1")!.focus();
     await act(() => $("#passkey-delete-pk1")!.click());
     expect($("#confirm-passkey-delete-text")?.textContent).toContain("Old phone");
+    expect($("#passkey-delete-dialog")?.getAttribute("aria-describedby")).toBe("confirm-passkey-delete-text");
+    expect($("#passkey-delete-dialog-title")?.textContent).toBe("Delete the passkey Old phone");
+    expect(document.activeElement?.id).toBe("cancel-passkey-delete");
+    await act(() => void document.activeElement!.dispatchEvent(new KeyboardEvent("keydown", { key: "Escape", bubbles: true })));
+    await waitFor(() => expect(document.activeElement?.id).toBe("passkey-delete-pk1"));
+    expect(last("/me/passkeys/pk1/delete")).toBeUndefined();
+    await act(() => $("#passkey-delete-pk1")!.click());
     await act(() => $("#confirm-passkey-delete")!.click());
     await waitFor(() => expect($("[data-passkey-id=pk1]")).toBeNull());
+    // The deleted passkey's button is gone: the focus goes to the list's heading.
+    await waitFor(() => expect(document.activeElement?.id).toBe("security-title"));
     expect(last("/me/passkeys/pk1/delete")).toBeDefined();
     expect($("#passkey-status")?.textContent).toBe("The passkey was deleted.");
   });
@@ -418,6 +512,12 @@ describe("Security: passkeys", () => {
     await act(() => $("#nav-security")!.click());
     await waitFor(() => expect($("[data-passkey-id=pk1]")).not.toBeNull());
     expect($("#passkey-unsupported")).not.toBeNull(); // happy-dom has no WebAuthn
+    // One "Security": the page's title; the card is headed by what it holds.
+    const headings = [...container.querySelectorAll("h1, h2, h3, h4")].map((h) => `${h.tagName} ${h.textContent}`);
+    expect(headings.filter((h) => h.endsWith(" Security"))).toEqual(["H1 Security"]);
+    expect(headings).toContain("H2 Passkeys");
+    expect($("section[aria-labelledby=security-title]")).not.toBeNull();
+    expect($("#security-title")?.textContent).toBe("Passkeys");
   });
 
   it("signs in with a passkey at the second step", async () => {
@@ -425,7 +525,7 @@ describe("Security: passkeys", () => {
     const creds = new FakeCredentials();
     const auth = new DoctorAuth({
       replaceUrl: () => {},
-      passkey: () => import("./passkey").then((m) => m.signInWithPasskey({ credentials: creds })),
+      passkey: () => import("../shared/passkey").then((m) => m.signInWithPasskey({ credentials: creds })),
     });
     await act(() => auth.start("/", ""));
     expect(auth.screen.value.name).toBe("second_factor");
@@ -466,7 +566,7 @@ describe("Security: passkeys", () => {
     const auth = new DoctorAuth({
       replaceUrl: () => {},
       passkey: async () => {
-        const { PasskeyError } = await import("./passkey");
+        const { PasskeyError } = await import("../shared/passkey");
         throw new PasskeyError("passkey_cancelled");
       },
     });

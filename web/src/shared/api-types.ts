@@ -502,6 +502,14 @@ export interface RealtimeEvents {
   /** To the requesting doctor; participant.added follows for the consultation. */
   "interpreter_request.accepted": { consultation_id: string; request_id: string; participant_id: string };
   "interpreter_request.expired": { consultation_id: string; request_id: string };
+  /**
+   * An invite was sent, failed delivery, was opened, expired, was revoked
+   * or rescheduled (consultation.TypeInviteUpdated): to its creator and the
+   * staff who see its consultation. Carries no status: fetch the invite
+   * lists again. A redemption is told by consultation.pending (a patient)
+   * or participant.added instead.
+   */
+  "invite.updated": { invite_id: string; consultation_id: string };
   /** Carries no text: fetch the messages after the last seq held. */
   "chat.message": { consultation_id: string; seq: number };
   /** One of participant_id or user_id names the reader. */

@@ -9,7 +9,7 @@ import type { ComponentChildren } from "preact";
 import { useSignal } from "@preact/signals";
 import { useEffect, useRef } from "preact/hooks";
 import { t } from "./i18n";
-import "./signin.css";
+import "./staff.css";
 
 /** What the sign-in screens need from the auth object (DoctorAuth has it all). */
 export interface SignInAuth {

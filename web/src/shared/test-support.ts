@@ -6,6 +6,7 @@
 import { render } from "preact";
 import { act } from "preact/test-utils";
 import { afterEach, beforeEach, vi } from "vitest";
+import type { CredentialLike, CredentialsContainerLike } from "./passkey";
 import type { NetworkWatch, SocketLike } from "./realtime";
 
 /** A WebSocket the test drives: open(), message(), serverClose(). */
@@ -96,6 +97,30 @@ export class FakeNetwork implements NetworkWatch {
   set(online: boolean): void {
     this.online = online;
     for (const l of [...(this.listeners.get(online ? "online" : "offline") ?? [])]) l();
+  }
+}
+
+/** navigator.credentials for passkeys: create() and get() answer fixed credentials and count the calls. */
+export class FakeCredentials implements CredentialsContainerLike {
+  created = 0;
+  got = 0;
+  async create(): Promise<unknown> {
+    this.created++;
+    return {
+      id: "cGsy",
+      rawId: new Uint8Array([112, 107, 50]).buffer,
+      type: "public-key",
+      response: { clientDataJSON: new Uint8Array([123, 125]).buffer, attestationObject: new Uint8Array([1]).buffer },
+    } satisfies CredentialLike;
+  }
+  async get(): Promise<unknown> {
+    this.got++;
+    return {
+      id: "cGsx",
+      rawId: new Uint8Array([112, 107, 49]).buffer,
+      type: "public-key",
+      response: { clientDataJSON: new Uint8Array([123, 125]).buffer, authenticatorData: new Uint8Array([5]).buffer, signature: new Uint8Array([6]).buffer },
+    } satisfies CredentialLike;
   }
 }
 

@@ -1,13 +1,17 @@
 /**
- * The Security section (my passkeys: list, add, delete) and the sign-in's
- * "Use a passkey" button.
+ * The Security section of the staff apps (my passkeys: list, add, delete)
+ * and the sign-in's "Use a passkey" option: the doctor app's Security view
+ * and the admin console's Security section are this one component, on the
+ * same /api/v1/me/passkeys and /auth/passkeys routes of their own host.
  */
+import type { ReadonlySignal } from "@preact/signals";
 import { useEffect } from "preact/hooks";
 import { useSignal } from "@preact/signals";
-import { formatDate, t } from "../shared/i18n";
-import * as api from "./api";
-import type { DoctorAuth } from "./auth";
-import { enrolPasskey, passkeysSupported, PasskeyError, passkeyErrorCode, type PasskeyDeps } from "./passkey";
+import { Confirm } from "./confirm";
+import { formatDate, t } from "./i18n";
+import * as passkeyApi from "./passkey";
+import { enrolPasskey, passkeysSupported, PasskeyError, passkeyErrorCode, type Passkey, type PasskeyDeps } from "./passkey";
+import "./staff.css";
 
 /** The text of a failed passkey step (codes of passkey.ts and the API). */
 export function passkeyErrorText(code: string): string {
@@ -34,16 +38,34 @@ export function passkeyErrorText(code: string): string {
   }
 }
 
-export type SecurityApi = Pick<typeof api, "myPasskeys" | "deletePasskey">;
+export type SecurityApi = Pick<typeof passkeyApi, "myPasskeys" | "deletePasskey">;
 
-export function SecuritySection({ api: a = api, passkeys }: { api?: SecurityApi; passkeys?: Partial<PasskeyDeps> }) {
-  const list = useSignal<api.Passkey[] | null>(null);
+export interface SecurityProps {
+  /** Default: the API of this host. */
+  api?: SecurityApi;
+  /** The passkey flows' API and the browser's credentials (fakes in tests). */
+  passkeys?: Partial<PasskeyDeps>;
+  /** The section's id (the admin console's menu links to it). */
+  id?: string;
+  /** The id of the section's heading, which names it (default security-title). */
+  titleId?: string;
+  /**
+   * A heading above "Passkeys" (the admin console's "Security"). Without
+   * it "Passkeys" heads the section: the doctor app's page title already
+   * says "Security".
+   */
+  title?: string;
+}
+
+/** My passkeys: the list, adding one on this device (with recovery codes when it is a first second factor), deleting one. */
+export function SecuritySection({ api: a = passkeyApi, passkeys, id, titleId = "security-title", title }: SecurityProps) {
+  const list = useSignal<Passkey[] | null>(null);
   const name = useSignal("");
   const busy = useSignal(false);
   const error = useSignal<string | null>(null);
   const notice = useSignal<"added" | "deleted" | null>(null);
   const codes = useSignal<string[] | null>(null);
-  const deleting = useSignal<api.Passkey | null>(null);
+  const deleting = useSignal<Passkey | null>(null);
   const supported = passkeysSupported(passkeys ?? {});
 
   const load = async () => {
@@ -76,7 +98,7 @@ export function SecuritySection({ api: a = api, passkeys }: { api?: SecurityApi;
     }
   };
 
-  const remove = async (p: api.Passkey) => {
+  const remove = async (p: Passkey) => {
     busy.value = true;
     error.value = null;
     notice.value = null;
@@ -93,19 +115,31 @@ export function SecuritySection({ api: a = api, passkeys }: { api?: SecurityApi;
     }
   };
 
+  // Headings: the section's, then "Passkeys" under it or heading it, then "Add a passkey".
+  const passkeysId = title ? "passkeys-title" : titleId;
+  const Sub = title ? "h4" : "h3";
   const keys = list.value ?? [];
+  const target = deleting.value;
   return (
-    <section class="hcw-card" aria-labelledby="security-title">
-      <h2 id="security-title" class="hcw-card-title">
-        {t("doctor.securityTitle")}
-      </h2>
-      <h3 class="hcw-subtitle" id="passkeys-title">
-        {t("doctor.passkeysTitle")}
-      </h3>
+    <section id={id} class="hcw-card" aria-labelledby={titleId}>
+      {title ? (
+        <>
+          <h2 id={titleId} tabIndex={-1}>
+            {title}
+          </h2>
+          <h3 id={passkeysId} tabIndex={-1}>
+            {t("doctor.passkeysTitle")}
+          </h3>
+        </>
+      ) : (
+        <h2 id={passkeysId} class="hcw-card-title" tabIndex={-1}>
+          {t("doctor.passkeysTitle")}
+        </h2>
+      )}
       <p class="hcw-hint">{t("doctor.passkeysIntro")}</p>
       {list.value === null && <p class="hcw-busy">{t("common.loading")}</p>}
       {list.value !== null && keys.length === 0 && <p class="hcw-muted">{t("doctor.passkeysNone")}</p>}
-      <ul id="passkey-list" class="hcw-rows" aria-labelledby="passkeys-title">
+      <ul id="passkey-list" class="hcw-rows" aria-labelledby={passkeysId}>
         {keys.map((p) => (
           <li key={p.id} class="hcw-row" data-passkey-id={p.id}>
             <span class="hcw-row-main">
@@ -121,6 +155,7 @@ export function SecuritySection({ api: a = api, passkeys }: { api?: SecurityApi;
               class="hcw-button hcw-button-secondary"
               id={`passkey-delete-${p.id}`}
               aria-label={t("doctor.passkeyDeleteNamed", { name: p.name })}
+              aria-expanded={target?.id === p.id}
               disabled={busy.value}
               onClick={() => (deleting.value = p)}
             >
@@ -129,24 +164,26 @@ export function SecuritySection({ api: a = api, passkeys }: { api?: SecurityApi;
           </li>
         ))}
       </ul>
-      {deleting.value && (
-        <div class="hcw-notice hcw-notice-warn" role="alertdialog" aria-labelledby="confirm-passkey-delete-text">
-          <p id="confirm-passkey-delete-text">{t("doctor.passkeyDeleteConfirm", { name: deleting.value.name })}</p>
-          <div class="hcw-actions">
-            <button type="button" id="confirm-passkey-delete" class="hcw-button hcw-button-danger" disabled={busy.value} onClick={() => deleting.value && void remove(deleting.value)}>
-              {t("doctor.passkeyDeleteYes")}
-            </button>
-            <button type="button" id="cancel-passkey-delete" class="hcw-button hcw-button-secondary" onClick={() => (deleting.value = null)}>
-              {t("doctor.closeNo")}
-            </button>
-          </div>
-        </div>
+      {target && (
+        <Confirm
+          key={target.id}
+          id="passkey-delete-dialog"
+          ids={{ text: "confirm-passkey-delete-text", yes: "confirm-passkey-delete", no: "cancel-passkey-delete" }}
+          title={t("doctor.passkeyDeleteNamed", { name: target.name })}
+          text={t("doctor.passkeyDeleteConfirm", { name: target.name })}
+          yes={t("doctor.passkeyDeleteYes")}
+          busy={busy.value}
+          onYes={() => void remove(target)}
+          onNo={() => (deleting.value = null)}
+          returnFocus={`passkey-delete-${target.id}`}
+          fallbackFocus={passkeysId}
+        />
       )}
       {supported ? (
         <form class="hcw-form" noValidate onSubmit={add} aria-labelledby="passkey-add-title">
-          <h3 class="hcw-subtitle" id="passkey-add-title">
+          <Sub class="hcw-subtitle" id="passkey-add-title">
             {t("doctor.passkeyAddTitle")}
-          </h3>
+          </Sub>
           <div class="hcw-field">
             <label for="passkey-name">{t("doctor.passkeyName")}</label>
             <input id="passkey-name" maxLength={64} autoComplete="off" aria-describedby="passkey-name-hint" value={name.value} onInput={(e) => (name.value = e.currentTarget.value)} />
@@ -190,15 +227,23 @@ export function SecuritySection({ api: a = api, passkeys }: { api?: SecurityApi;
   );
 }
 
+/** What "Use a passkey" needs of the app's sign-in (DoctorAuth has it). */
+export interface PasskeySignInAuth {
+  readonly busy: ReadonlySignal<boolean>;
+  /** The second step with a passkey: why it failed, or null once signed in. */
+  usePasskey(): Promise<string | null>;
+}
+
 /**
- * "Use a passkey" for the sign-in's second step (next to the code form).
- * Renders nothing where the browser has no WebAuthn.
+ * "Use a passkey" for the sign-in's second step, under the code form (the
+ * AuthStep's secondFactorExtra). Renders nothing where the browser has no
+ * WebAuthn.
  */
-export function PasskeySignInButton({ auth, supported = passkeysSupported() }: { auth: DoctorAuth; supported?: boolean }) {
+export function PasskeySignInButton({ auth, supported = passkeysSupported() }: { auth: PasskeySignInAuth; supported?: boolean }) {
   const error = useSignal<string | null>(null);
   if (!supported) return null;
   return (
-    <section class="hcw-card hcw-passkey-signin" aria-labelledby="passkey-signin-hint">
+    <div class="hcw-passkey-signin" role="group" aria-labelledby="passkey-signin-hint">
       <p class="hcw-hint" id="passkey-signin-hint">
         {t("doctor.passkeyOr")}
       </p>
@@ -219,6 +264,6 @@ export function PasskeySignInButton({ auth, supported = passkeysSupported() }: {
           {error.value === "factor_state" ? t("doctor.passkey.noneRegistered") : passkeyErrorText(error.value)}
         </p>
       )}
-    </section>
+    </div>
   );
 }

@@ -1,6 +1,7 @@
 /**
- * Passkeys (WebAuthn) for the doctor app: adding one from the Security
- * section, and the sign-in's second step with one.
+ * Passkeys (WebAuthn) for the staff apps (doctor and admin): the API's
+ * passkey routes, adding one from the Security section, and the sign-in's
+ * second step with one.
  *
  * The backend (go-webauthn) sends the options of navigator.credentials
  * create()/get() as JSON under "publicKey", with every binary field in
@@ -11,10 +12,54 @@
  * base64url). The conversion is done here rather than with the browser's
  * parse*OptionsFromJSON / toJSON, which older browsers and some password
  * managers' credential objects lack.
+ *
+ * The routes are the same on the doctor and the admin host:
+ * /api/v1/me/passkeys and /api/v1/auth/passkeys/{registration,login}[/options].
  */
-import { ApiError } from "../shared/api";
-import type { StaffSession } from "../shared/api-types";
-import * as api from "./api";
+import { ApiError, getJson, listBody, objectBody, requestJson, requireObject } from "./api";
+import type { components } from "./api-schema";
+import { parseStaffSession, type StaffSession } from "./api-types";
+
+type Schemas = components["schemas"];
+export type Passkey = Schemas["passkeyBody"];
+export type PasskeyEnrolled = Schemas["passkeyEnrolledBody"];
+
+// ---------------------------------------------------------------- API
+
+const enc = encodeURIComponent;
+
+/** GET /me/passkeys: the signed-in user's passkeys. */
+export async function myPasskeys(): Promise<Passkey[]> {
+  return (await getJson("/me/passkeys", listBody<Schemas["passkeyListBody"]>("passkeys"))).passkeys;
+}
+
+/** POST /me/passkeys/{id}/delete (409 last_factor when it is the last second factor). */
+export function deletePasskey(id: string): Promise<void> {
+  return requestJson("POST", `/me/passkeys/${enc(id)}/delete`, null);
+}
+
+/** POST /auth/passkeys/registration/options: options for navigator.credentials.create(), in JSON form. */
+export function passkeyRegistrationOptions(): Promise<Record<string, unknown>> {
+  return requestJson("POST", "/auth/passkeys/registration/options", requireObject);
+}
+
+export function finishPasskeyRegistration(name: string, credential: unknown): Promise<PasskeyEnrolled> {
+  const body: Schemas["passkeyRegistrationRequest"] = { name, credential };
+  return requestJson("POST", "/auth/passkeys/registration", objectBody<PasskeyEnrolled>, { body });
+}
+
+/** POST /auth/passkeys/login/options: the second step with a passkey, options for navigator.credentials.get(). */
+export function passkeyLoginOptions(): Promise<Record<string, unknown>> {
+  return requestJson("POST", "/auth/passkeys/login/options", requireObject);
+}
+
+export function completePasskeyLogin(credential: unknown): Promise<StaffSession> {
+  const body: Schemas["passkeyLoginRequest"] = { credential };
+  return requestJson("POST", "/auth/passkeys/login", parseStaffSession, { body });
+}
+
+/** The routes of the flows below (fakes in tests). */
+const routes = { passkeyRegistrationOptions, finishPasskeyRegistration, passkeyLoginOptions, completePasskeyLogin };
 
 // ---------------------------------------------------------------- base64url
 
@@ -138,10 +183,7 @@ export interface CredentialsContainerLike {
   get(options: CredentialRequestOptions): Promise<unknown>;
 }
 
-export type PasskeyApi = Pick<
-  typeof api,
-  "passkeyRegistrationOptions" | "finishPasskeyRegistration" | "passkeyLoginOptions" | "completePasskeyLogin"
->;
+export type PasskeyApi = typeof routes;
 
 export interface PasskeyDeps {
   api: PasskeyApi;
@@ -156,7 +198,7 @@ function browserCredentials(): CredentialsContainerLike | null {
 }
 
 function depsOf(d: Partial<PasskeyDeps>): PasskeyDeps {
-  return { api: d.api ?? api, credentials: d.credentials === undefined ? browserCredentials() : d.credentials };
+  return { api: d.api ?? routes, credentials: d.credentials === undefined ? browserCredentials() : d.credentials };
 }
 
 /** True when this browser can use passkeys. */
@@ -206,7 +248,7 @@ function asCredential(v: unknown): CredentialLike {
 }
 
 /** Creates a passkey on this device and registers it under name (signed in, or enrolling at sign-in). */
-export async function enrolPasskey(name: string, deps: Partial<PasskeyDeps> = {}): Promise<api.PasskeyEnrolled> {
+export async function enrolPasskey(name: string, deps: Partial<PasskeyDeps> = {}): Promise<PasskeyEnrolled> {
   const d = depsOf(deps);
   const creds = d.credentials;
   if (!creds) throw new PasskeyError("passkey_unsupported");
