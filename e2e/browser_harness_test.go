@@ -172,6 +172,7 @@ type page struct {
 	mu       sync.Mutex
 	problems []string // uncaught exceptions and CSP violations
 	console  []string
+	reported map[string]bool // elements reported without a focus indicator (keyboard_test.go)
 }
 
 // tab opens a new tab for the person, with an optional setup action that

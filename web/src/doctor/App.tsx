@@ -1,4 +1,4 @@
-import { useEffect, useMemo } from "preact/hooks";
+import { useEffect, useMemo, useRef } from "preact/hooks";
 import { signal, useSignal, type Signal } from "@preact/signals";
 import { AppShell } from "../shared/AppShell";
 import type { Consultation, StaffUser } from "../shared/api-types";
@@ -10,6 +10,7 @@ import { formatDate, t } from "../shared/i18n";
 import { LanguageMenu } from "../shared/LanguageMenu";
 import { RealtimeClient } from "../shared/realtime";
 import { Confirm } from "../shared/confirm";
+import { keepFocus } from "../shared/focus";
 import { PasskeySignInButton, SecuritySection } from "../shared/security";
 import { AuthStep, authTitle, ErrorLine, type MoreErrors } from "../shared/signin";
 import * as api from "./api";
@@ -157,9 +158,12 @@ function InviteForm({ board, create }: { board: Dashboard; create: WorkspaceDeps
       const issued = await create(body);
       link.value = issued.link;
       first.value = last.value = email.value = "";
+      // The create button is disabled now: the focus goes to the link (selected, to copy).
+      keepFocus("invite-link");
     } catch (err) {
       const code = (err as { code?: string }).code;
       error.value = code ?? "network";
+      keepFocus("invite-create", "invite-first-name");
     } finally {
       busy.value = false;
     }
@@ -365,7 +369,7 @@ function ConsultationView({
           />
         )}
       </section>
-      <CallPanel session={call} precall={false} leaveLabel={t("call.hangUp")} />
+      <CallPanel session={call} precall={false} leaveLabel={t("call.hangUp")} fallbackFocus={["start-video-call", "consultation-title"]} />
       <ChatPanel chat={chat} senderLabel={senderLabel} readOnly={closed.value} />
       <ParticipantsPanel store={participants} consultationId={id} closed={closed.value} />
       {c && <NotePanel consultationId={id} initial={c.note ?? ""} />}
@@ -374,7 +378,20 @@ function ConsultationView({
   );
 }
 
-function Workspace({ auth, user, deps, view }: { auth: DoctorAuth; user: StaffUser; deps: WorkspaceDeps; view: Signal<WorkspaceView> }) {
+function Workspace({
+  auth,
+  user,
+  deps,
+  view,
+  opened = false,
+}: {
+  auth: DoctorAuth;
+  user: StaffUser;
+  deps: WorkspaceDeps;
+  view: Signal<WorkspaceView>;
+  /** The page opened on the workspace (a session was there): the focus stays at the top of the page at first. */
+  opened?: boolean;
+}) {
   const rt = useMemo(() => deps.createRealtime(), []);
   const board = useMemo(() => deps.dashboard(rt), [rt]);
   const alerts = useMemo(() => deps.alerts(), []);
@@ -409,7 +426,14 @@ function Workspace({ auth, user, deps, view }: { auth: DoctorAuth; user: StaffUs
   useEffect(() => () => void (view.value = "dashboard"), []);
   useEffect(() => idle.start(), [idle]);
 
+  // A new view: the focus goes to its heading (not when the page has just
+  // opened on the workspace: the skip link is the first Tab stop then).
+  const firstView = useRef(opened);
   useEffect(() => {
+    if (firstView.current) {
+      firstView.current = false;
+      return;
+    }
     document.getElementById("page-title")?.focus();
   }, [open.value, view.value]);
 
@@ -475,9 +499,16 @@ export function DoctorApp({ auth, deps }: DoctorAppProps) {
   const screen = auth.screen.value;
   const all = useMemo(() => ({ ...defaultDeps, ...deps }), [deps]);
   const view = useSignal<WorkspaceView>("dashboard");
+  // Whether the workspace is the first screen since the page opened (no sign-in steps before it).
+  const previous = useRef(screen.name);
+  const openedOnWorkspace = useRef(false);
+  if (screen.name !== previous.current) {
+    openedOnWorkspace.current = screen.name === "ready" && previous.current === "loading";
+    previous.current = screen.name;
+  }
   const body =
     screen.name === "ready" ? (
-      <Workspace auth={auth} user={screen.user} deps={all} view={view} />
+      <Workspace auth={auth} user={screen.user} deps={all} view={view} opened={openedOnWorkspace.current} />
     ) : (
       <AuthStep auth={auth} screen={screen} secondFactorExtra={<PasskeySignInButton auth={auth} />} />
     );

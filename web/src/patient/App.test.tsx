@@ -109,8 +109,10 @@ describe("patient app", () => {
     }));
     await mount({ redeem }, "/i/secret-token");
 
-    // Terms: one h1, the checkbox is required.
+    // Terms: one h1, the checkbox is required. The page has just opened: the
+    // focus stays at the top (the skip link is the first Tab stop).
     expect(text("h1")).toBe("Before you join");
+    expect(document.activeElement?.id).not.toBe("page-title");
     expect(text("#backend-version")).not.toBe("");
     const form = $("form.hcw-terms") as HTMLFormElement;
     await act(() => void form.dispatchEvent(new Event("submit", { cancelable: true })));
@@ -125,6 +127,8 @@ describe("patient app", () => {
 
     // The waiting room, live.
     await waitFor(() => expect(text("h1")).toBe("Waiting room"));
+    // A new screen: the focus goes to its heading.
+    expect(document.activeElement?.id).toBe("page-title");
     await waitFor(() => expect(text("#queue-position")).toBe("2 people are ahead of you."));
     expect($("#queue-position")?.getAttribute("aria-live")).toBe("polite");
     expect(container.textContent).toContain("Service: General practice");
@@ -143,10 +147,13 @@ describe("patient app", () => {
     const input = $("#chat-input") as HTMLTextAreaElement;
     input.value = "Hello, I am here.";
     await act(() => void input.dispatchEvent(new Event("input")));
+    // Sent with the Send button (focused), which the empty field then disables: the focus goes back to the field.
+    ($("#chat-send") as HTMLButtonElement).focus();
     await act(() => void ($("form.hcw-chat-form") as HTMLFormElement).dispatchEvent(new Event("submit", { cancelable: true })));
     await waitFor(() => expect(container.querySelectorAll(".hcw-chat-mine")).toHaveLength(1));
     expect(text(".hcw-chat-mine .hcw-chat-text")).toBe("Hello, I am here.");
     expect(input.value).toBe("");
+    await waitFor(() => expect(document.activeElement?.id).toBe("chat-input"));
     messages.push({ id: "m2", seq: 2, key: "d1", text: "Good morning!", created_at: "2025-05-01T08:01:00Z", sender_user_id: "u1" });
     await act(() => ws.message({ type: "chat.message", data: { consultation_id: "c1", seq: 2 } }));
     await waitFor(() => expect(text(".hcw-chat-theirs .hcw-chat-text")).toBe("Good morning!"));

@@ -39,13 +39,17 @@ export function PatientApp({ flow, createRoom }: PatientAppProps) {
   const onStatus = useCallback((s: Participation["consultation_status"]) => flow.updateStatus(s), [flow]);
 
   // A new screen: move focus to its heading, so a screen reader reads it
-  // and the keyboard starts from the top (not on the first load).
+  // and the keyboard starts from the top. Not on the first screen the page
+  // opens on (after "loading"): there the focus stays at the top of the
+  // page, and the skip link is the first Tab stop.
   const lastScreen = useRef<string | null>(null);
+  const opened = useRef(false);
   useEffect(() => {
     const key = screen.name === "refused" ? `refused:${screen.code}` : screen.name;
-    if (lastScreen.current !== null && lastScreen.current !== key && key !== "redeeming") {
+    if (opened.current && lastScreen.current !== key && key !== "redeeming") {
       document.getElementById("page-title")?.focus();
     }
+    if (key !== "loading") opened.current = true;
     lastScreen.current = key;
   }, [screen]);
 

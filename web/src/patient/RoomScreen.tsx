@@ -6,6 +6,7 @@ import type { ChatItem } from "../shared/chat";
 import { ChatPanel } from "../shared/ChatPanel";
 import type { PrecallOptions } from "../shared/precall";
 import { PrecallScreen } from "../shared/PrecallScreen";
+import { keepFocus } from "../shared/focus";
 import { formatDate, t } from "../shared/i18n";
 import type { EndReason } from "./flow";
 import { WaitingRoom } from "./room";
@@ -123,7 +124,7 @@ export function RoomScreen({ participation, onEnd, onStatus, createRoom, precall
           {online.value ? t("connection.reconnecting") : t("connection.offline")}
         </p>
       )}
-      <CallPanel session={room.call} precallOptions={precallOptions} ring={ring} />
+      <CallPanel session={room.call} precallOptions={precallOptions} ring={ring} fallbackFocus={["precall-open", "page-title"]} />
       {testing.value && callPhase === "none" && (
         <PrecallScreen
           video
@@ -132,6 +133,7 @@ export function RoomScreen({ participation, onEnd, onStatus, createRoom, precall
           onContinue={(stream) => {
             for (const tr of stream?.getTracks() ?? []) tr.stop();
             testing.value = false;
+            keepFocus("precall-open", "page-title");
           }}
         />
       )}

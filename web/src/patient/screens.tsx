@@ -1,6 +1,7 @@
 import { useRef } from "preact/hooks";
 import { useSignal } from "@preact/signals";
 import { ApiError } from "../shared/api";
+import { keepFocus } from "../shared/focus";
 import { formatDate, t } from "../shared/i18n";
 import { sendFeedback, type Rating } from "./api";
 import type { EndReason, PatientFlow, RefusalCode, Screen } from "./flow";
@@ -182,7 +183,7 @@ export function FeedbackForm({ consultationId }: { consultationId: string }) {
   if (state.value === "sent") {
     return (
       <section class="hcw-card" aria-labelledby="feedback-title">
-        <h2 id="feedback-title" class="hcw-card-title">
+        <h2 id="feedback-title" class="hcw-card-title" tabIndex={-1}>
           {t("feedback.title")}
         </h2>
         <p role="status" id="feedback-thanks">
@@ -203,9 +204,12 @@ export function FeedbackForm({ consultationId }: { consultationId: string }) {
     try {
       await sendFeedback(consultationId, { rating: rating.value, comment: comment.value.trim() });
       state.value = "sent";
+      // The form (and its button, which had the focus) is gone: to the thanks' heading.
+      keepFocus("feedback-title");
     } catch (err) {
       if (!(err instanceof ApiError)) console.error(err);
       state.value = "failed";
+      keepFocus("feedback-submit");
     }
   };
 

@@ -121,9 +121,14 @@ describe("the call panel", () => {
     $("#call-accept")!.click();
     await waitFor(() => expect($("#precall-continue")).not.toBeNull());
     expect(api.calls).toEqual(["accept"]);
+    // Accept is gone: the focus goes to the check's heading, not to <body>.
+    await waitFor(() => expect(document.activeElement?.id).toBe("precall-title"));
     await waitFor(() => expect($("#precall-verdict")?.dataset["verdict"]).toBe("ready"));
+    $("#precall-continue")!.focus();
     $("#precall-continue")!.click();
     await waitFor(() => expect($("#call-leave")).not.toBeNull());
+    // And then to the call's first control.
+    await waitFor(() => expect(document.activeElement?.id).toBe("call-mute"));
     expect(api.calls).toEqual(["accept", "join"]);
     expect($("#remote-video")?.tagName).toBe("VIDEO");
     expect($("#local-video")?.tagName).toBe("VIDEO");
@@ -140,6 +145,7 @@ describe("the call panel", () => {
     await act(() => sockets.last.message({ type: "call.ended", data: { consultation_id: "c1", call_id: "call-1", reason: "hung_up" } }));
     await waitFor(() => expect($("#call-ended")?.dataset["reason"]).toBe("hung_up"));
     expect(node.last.envelopes().at(-1)).toEqual({ type: "leave", data: { reason: "client_left" } });
+    await waitFor(() => expect(document.activeElement?.id).toBe("call-ended-close"));
   });
 
   it("declines", async () => {

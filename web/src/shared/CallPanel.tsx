@@ -1,6 +1,7 @@
 import { useEffect, useMemo, useRef } from "preact/hooks";
 import type { CallPhase, CallSession } from "./call-session";
 import { CallScreen } from "./CallScreen";
+import { keepFocus } from "./focus";
 import { t } from "./i18n";
 import type { PrecallOptions } from "./precall";
 import { PrecallScreen } from "./PrecallScreen";
@@ -76,6 +77,22 @@ export function IncomingCall({ session, phase, ring = true }: { session: CallSes
   );
 }
 
+/**
+ * Where the focus goes when a phase begins and the button that had it is
+ * gone (Accept, Join the call, Leave): the phase's own control. Phases
+ * pass quickly (ringing, available, precall as a call is answered): one
+ * whose control is already gone moves nothing, and the next one has it.
+ */
+const PHASE_FOCUS: Record<Exclude<CallPhase["name"], "none">, string | null> = {
+  ringing: "call-accept",
+  available: "call-join",
+  precall: "precall-title",
+  joining: null,
+  in_call: "call-mute",
+  failed: "call-failed-close",
+  ended: "call-ended-close",
+};
+
 export interface CallPanelProps {
   session: CallSession;
   /** Doctors hang up for everyone; participants leave. */
@@ -85,11 +102,27 @@ export interface CallPanelProps {
   /** Tests pass fakes and silence. */
   precallOptions?: PrecallOptions;
   ring?: boolean;
+  /** Where the focus goes when the call is over and the panel empty (ids, the first that can take it). */
+  fallbackFocus?: string[];
 }
 
 /** Everything about the consultation's call, by phase. Renders nothing when there is no call. */
-export function CallPanel({ session, leaveLabel, precall = true, precallOptions, ring }: CallPanelProps) {
+export function CallPanel({ session, leaveLabel, precall = true, precallOptions, ring, fallbackFocus = ["page-title"] }: CallPanelProps) {
   const phase = session.phase.value;
+  // A new phase (not the first one): if the focus was on a button that is gone, it goes to the new phase's
+  // main control, or when the call is over to the fallback. While joining it waits for the call's controls.
+  const mounted = useRef(false);
+  useEffect(() => {
+    if (!mounted.current) {
+      mounted.current = true;
+      return;
+    }
+    if (phase.name === "none") keepFocus(...fallbackFocus);
+    else {
+      const id = PHASE_FOCUS[phase.name];
+      if (id) keepFocus(id);
+    }
+  }, [phase.name]);
   switch (phase.name) {
     case "none":
       return null;
@@ -123,7 +156,7 @@ export function CallPanel({ session, leaveLabel, precall = true, precallOptions,
       return (
         <section class="hcw-card" role="alert" id="call-failed" data-code={phase.code}>
           <p>{failText(phase.code)}</p>
-          <button type="button" class="hcw-button" onClick={() => session.dismiss()}>
+          <button type="button" id="call-failed-close" class="hcw-button" onClick={() => session.dismiss()}>
             {t("common.close")}
           </button>
         </section>
@@ -132,7 +165,7 @@ export function CallPanel({ session, leaveLabel, precall = true, precallOptions,
       return (
         <section class="hcw-card" role="status" id="call-ended" data-reason={phase.reason}>
           <p>{endText(phase.reason)}</p>
-          <button type="button" class="hcw-button" onClick={() => session.dismiss()}>
+          <button type="button" id="call-ended-close" class="hcw-button" onClick={() => session.dismiss()}>
             {t("common.close")}
           </button>
         </section>

@@ -1,6 +1,7 @@
 import { useEffect, useRef } from "preact/hooks";
 import { useSignal } from "@preact/signals";
 import { MAX_MESSAGE_LENGTH, type ChatItem, type ChatStore } from "./chat";
+import { keepFocus } from "./focus";
 import { formatDate, t } from "./i18n";
 
 export interface ChatPanelProps {
@@ -80,6 +81,8 @@ export function ChatPanel({ chat, senderLabel, idPrefix = "chat", readOnly = fal
     if (chat.send(text) !== null) {
       draft.value = "";
       pinned.current = true;
+      // Sent with the Send button, which an empty field disables: the focus goes back to the field.
+      keepFocus(`${idPrefix}-input`);
     }
   };
 

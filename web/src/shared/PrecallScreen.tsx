@@ -1,6 +1,7 @@
 import { useEffect, useMemo, useRef } from "preact/hooks";
 import { useSignal } from "@preact/signals";
 import { attachStream, canChooseSpeaker } from "./call";
+import { keepFocus } from "./focus";
 import { t } from "./i18n";
 import { PrecallCheck, type PrecallOptions, type PrecallVerdict } from "./precall";
 
@@ -43,6 +44,8 @@ export function PrecallScreen({ video, onContinue, onCancel, continueLabel, opti
       if (!handedOver.current) check.stop();
     };
   }, [check]);
+  // Opened with a button that is gone now: the focus goes to the check's heading.
+  useEffect(() => keepFocus("precall-title"), []);
 
   const stream = check.stream.value;
   useEffect(() => {
@@ -72,7 +75,7 @@ export function PrecallScreen({ video, onContinue, onCancel, continueLabel, opti
 
   return (
     <section class="hcw-card hcw-precall" aria-labelledby="precall-title">
-      <h2 id="precall-title" class="hcw-card-title">
+      <h2 id="precall-title" class="hcw-card-title" tabIndex={-1}>
         {t("precall.title")}
       </h2>
       {video && (

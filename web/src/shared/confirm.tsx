@@ -8,6 +8,7 @@
  * user has put the focus somewhere else meanwhile.
  */
 import { useEffect, useRef } from "preact/hooks";
+import { focusFirst, focusLost } from "./focus";
 import { t } from "./i18n";
 import "./staff.css";
 
@@ -35,23 +36,6 @@ export interface ConfirmProps {
   fallbackFocus?: string | undefined;
   /** Other ids for the parts (the apps' tests and the browser tests know them). */
   ids?: Partial<Record<"title" | "text" | "yes" | "no", string>>;
-}
-
-/** Focuses the first of ids that is on the page and can take the focus; false when none could. */
-export function focusFirst(...ids: Array<string | undefined>): boolean {
-  for (const id of ids) {
-    const el = id ? document.getElementById(id) : null;
-    if (!el || (el as HTMLButtonElement).disabled) continue;
-    el.focus();
-    if (document.activeElement === el) return true;
-  }
-  return false;
-}
-
-/** True when nothing holds the focus (it was on an element that left the page). */
-function focusLost(): boolean {
-  const active = document.activeElement;
-  return !active || active === document.body || !active.isConnected;
 }
 
 export function Confirm(props: ConfirmProps) {
