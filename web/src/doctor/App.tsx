@@ -383,12 +383,15 @@ function Workspace({
   user,
   deps,
   view,
+  consulting,
   opened = false,
 }: {
   auth: DoctorAuth;
   user: StaffUser;
   deps: WorkspaceDeps;
   view: Signal<WorkspaceView>;
+  /** Set while a consultation is open (the page title says so). */
+  consulting?: Signal<boolean>;
   /** The page opened on the workspace (a session was there): the focus stays at the top of the page at first. */
   opened?: boolean;
 }) {
@@ -406,6 +409,10 @@ function Workspace({
     [],
   );
   const open = useSignal<string | null>(null);
+  useEffect(() => {
+    if (consulting) consulting.value = open.value !== null;
+  }, [open.value]);
+  useEffect(() => () => void (consulting && (consulting.value = false)), []);
   const invitesVersion = useSignal(0);
 
   useEffect(() => {
@@ -482,8 +489,9 @@ function Workspace({
   );
 }
 
-function titleOf(s: AuthScreen, view: WorkspaceView): string {
+function titleOf(s: AuthScreen, view: WorkspaceView, consulting: boolean): string {
   if (s.name !== "ready") return authTitle(s);
+  if (consulting) return t("doctor.consultationPageTitle");
   if (view === "history") return t("doctor.historyNav");
   if (view === "security") return t("doctor.securityTitle");
   return t("doctor.dashboardTitle");
@@ -499,6 +507,7 @@ export function DoctorApp({ auth, deps }: DoctorAppProps) {
   const screen = auth.screen.value;
   const all = useMemo(() => ({ ...defaultDeps, ...deps }), [deps]);
   const view = useSignal<WorkspaceView>("dashboard");
+  const consulting = useSignal(false);
   // Whether the workspace is the first screen since the page opened (no sign-in steps before it).
   const previous = useRef(screen.name);
   const openedOnWorkspace = useRef(false);
@@ -508,7 +517,7 @@ export function DoctorApp({ auth, deps }: DoctorAppProps) {
   }
   const body =
     screen.name === "ready" ? (
-      <Workspace auth={auth} user={screen.user} deps={all} view={view} opened={openedOnWorkspace.current} />
+      <Workspace auth={auth} user={screen.user} deps={all} view={view} consulting={consulting} opened={openedOnWorkspace.current} />
     ) : (
       <AuthStep auth={auth} screen={screen} secondFactorExtra={<PasskeySignInButton auth={auth} />} />
     );
@@ -523,7 +532,7 @@ export function DoctorApp({ auth, deps }: DoctorAppProps) {
     </>
   );
   return (
-    <AppShell app="doctor" title={titleOf(screen, view.value)} headerEnd={headerEnd} labels={{ version: t("app.version"), skip: t("app.skip") }}>
+    <AppShell app="doctor" title={titleOf(screen, view.value, consulting.value)} headerEnd={headerEnd} labels={{ version: t("app.version"), skip: t("app.skip") }}>
       {body}
     </AppShell>
   );

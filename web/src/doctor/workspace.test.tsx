@@ -182,8 +182,11 @@ describe("the consultation's tools", () => {
   it("adds a participant with a link, lists them live, asks for an interpreter, keeps a note and transfers", async () => {
     await start();
     await waitFor(() => expect($("#open-c1")).not.toBeNull());
+    expect($("#page-title")?.textContent).toBe("Waiting room");
     await act(() => $("#open-c1")!.click());
     await waitFor(() => expect($("#participants-list [data-participant-id=p1]")?.textContent).toContain("Paula Patient"));
+    // The page's heading says where the doctor is.
+    expect($("#page-title")?.textContent).toBe("Consultation");
 
     // Add a guest, the link to copy: found by its labels and names.
     await act(() => button("Add participant").click());
