@@ -190,7 +190,8 @@ func drain(t *webrtc.TrackRemote) {
 // its SettingEngine (a proxy dialer, a vnet). A lost packet is NACKed at
 // most three times: pion's generator does not see packets repaired over
 // RTX and would otherwise ask again every 100 ms, inflating the node's
-// retransmissions in load tests.
+// retransmissions in load tests. Simulcast retransmissions carry the
+// layer's rid as a repaired rid, as a browser's do (see RepairedRID).
 func DefaultAPI(settings ...func(*webrtc.SettingEngine)) (*webrtc.API, error) {
 	m := &webrtc.MediaEngine{}
 	if err := m.RegisterDefaultCodecs(); err != nil {
@@ -207,6 +208,7 @@ func DefaultAPI(settings ...func(*webrtc.SettingEngine)) (*webrtc.API, error) {
 		}
 	}
 	reg := &interceptor.Registry{}
+	reg.Add(&RepairedRID{})
 	if err := webrtc.RegisterDefaultInterceptorsWithOptions(m, reg,
 		webrtc.WithNackGeneratorOptions(nack.GeneratorMaxNacksPerPacket(3))); err != nil {
 		return nil, err

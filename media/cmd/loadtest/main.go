@@ -12,6 +12,7 @@
 package main
 
 import (
+	"bufio"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/base64"
@@ -44,6 +45,7 @@ type options struct {
 	warmup   time.Duration
 	jsonOut  string
 	nodeCPUs string
+	nodeLog  string
 	rounds   int
 }
 
@@ -58,6 +60,7 @@ func main() {
 	flag.DurationVar(&o.warmup, "warmup", 5*time.Second, "time after everyone joined before measuring")
 	flag.StringVar(&o.jsonOut, "json", "", "also write the results as JSON to this file")
 	flag.StringVar(&o.nodeCPUs, "node-cpus", "", "pin the node to these CPUs with taskset (e.g. 0; run the tester itself under taskset -c 1)")
+	flag.StringVar(&o.nodeLog, "node-log", "warn", "the node's log level (HCW_LOG_LEVEL; its log goes to stderr)")
 	flag.IntVar(&o.rounds, "rounds", 1, "runs per subscriber count (compare the median; the first is often an outlier)")
 	flag.Parse()
 	if o.node == "" {
@@ -112,7 +115,7 @@ type node struct {
 	backend   *http.Server
 }
 
-func startNode(path, cpus string) (*node, error) {
+func startNode(path, cpus, logLevel string) (*node, error) {
 	_, key, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
 		return nil, err
@@ -158,7 +161,7 @@ func startNode(path, cpus string) (*node, error) {
 		"HCW_MEDIA_BACKEND_URL=http://"+bl.Addr().String(),
 		"HCW_MEDIA_JWKS_URL=http://"+bl.Addr().String()+nodeapi.PathJWKS,
 		"HCW_MEDIA_NODE_SECRET="+secret,
-		"HCW_LOG_LEVEL=warn",
+		"HCW_LOG_LEVEL="+logLevel,
 	)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Start(); err != nil {
@@ -199,6 +202,36 @@ func (n *node) stop() {
 		<-done
 	}
 	_ = n.backend.Close()
+}
+
+// scrape reads the node's metrics: each sample's value by its name and
+// labels as exposed ("name" or `name{label="value"}`).
+func (n *node) scrape() (map[string]float64, error) {
+	resp, err := http.Get(n.metrics)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET %s: %s", n.metrics, resp.Status)
+	}
+	out := map[string]float64{}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64*1024), 1024*1024)
+	for sc.Scan() {
+		line := sc.Text()
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		if i < 0 {
+			continue
+		}
+		if v, err := strconv.ParseFloat(line[i+1:], 64); err == nil {
+			out[line[:i]] = v
+		}
+	}
+	return out, sc.Err()
 }
 
 // grantFor signs a grant for participant id in room.

@@ -39,6 +39,13 @@ type result struct {
 	// Layers counts received video packets by simulcast layer (q, h, f).
 	Layers      map[string]int64 `json:"video_layers,omitempty"`
 	JoinSeconds float64          `json:"join_seconds"`
+	// From the node's metrics at the end of the run (warm-up included):
+	// bandwidth probes by outcome, their padding, and ICE restarts of
+	// subscribers' connections (a subscriber the tester stopped
+	// answering).
+	Probes      map[string]float64 `json:"probes,omitempty"`
+	PaddingKB   float64            `json:"probe_padding_kb"`
+	SubRestarts float64            `json:"sub_ice_restarts"`
 }
 
 // stampOffset is where the stamp (send time, sequence, layer) sits in a
@@ -113,7 +120,7 @@ func (c *collector) packet(key string, payload []byte, at time.Time) {
 }
 
 func runOnce(o options, subs int) (result, error) {
-	n, err := startNode(o.node, o.nodeCPUs)
+	n, err := startNode(o.node, o.nodeCPUs, o.nodeLog)
 	if err != nil {
 		return result{}, err
 	}
@@ -208,6 +215,10 @@ func runOnce(o options, subs int) (result, error) {
 	col.measuring.Store(false)
 	elapsed := time.Since(t0)
 	cpu1, rss1, _ := n.cpu()
+	met, err := n.scrape()
+	if err != nil {
+		return result{}, fmt.Errorf("node metrics: %w", err)
+	}
 
 	col.mu.Lock()
 	defer col.mu.Unlock()
@@ -224,6 +235,12 @@ func runOnce(o options, subs int) (result, error) {
 		NodeRSSMiB:  float64(rss1) / (1 << 20),
 		KiBPerPeer:  float64(rss1-rss0) / 1024 / float64(subs+o.pubs),
 		JoinSeconds: joinSecs,
+		Probes:      map[string]float64{},
+		PaddingKB:   met["hcw_media_probe_padding_bytes_total"] / 1000,
+		SubRestarts: met[`hcw_media_ice_restarts_total{target="sub"}`],
+	}
+	for _, e := range []string{"started", "succeeded", "aborted", "failed"} {
+		r.Probes[e] = met[`hcw_media_probes_total{event="`+e+`"}`]
 	}
 	r.PacketsPerSec = float64(r.Forwarded) / r.Seconds
 	r.NodeCPUPercent = 100 * (cpu1 - cpu0).Seconds() / r.Seconds
@@ -384,15 +401,16 @@ func vp8Payload(b []byte, start, key bool, w, h int) {
 
 func printTable(rs []result) {
 	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(w, "scenario\tpubs\tsubs\tfwd pkt/s\tloss %\tp50 ms\tp99 ms\tjitter ms\tnode CPU %\tµs/pkt\tRSS MiB\tKiB/peer\tjoin s\tlayers q/h/f %\t")
+	fmt.Fprintln(w, "scenario\tpubs\tsubs\tfwd pkt/s\tloss %\tp50 ms\tp99 ms\tjitter ms\tnode CPU %\tµs/pkt\tRSS MiB\tKiB/peer\tjoin s\tlayers q/h/f %\tprobes ok/ab/fail\tpadding kB\tsub ICE restarts\t")
 	for _, r := range rs {
 		layers := "-"
 		if total := r.Layers["q"] + r.Layers["h"] + r.Layers["f"]; total > 0 {
 			layers = fmt.Sprintf("%d/%d/%d", 100*r.Layers["q"]/total, 100*r.Layers["h"]/total, 100*r.Layers["f"]/total)
 		}
-		fmt.Fprintf(w, "%s\t%d\t%d\t%.0f\t%.3f\t%.2f\t%.2f\t%.2f\t%.1f\t%.2f\t%.1f\t%.0f\t%.1f\t%s\t\n",
+		fmt.Fprintf(w, "%s\t%d\t%d\t%.0f\t%.3f\t%.2f\t%.2f\t%.2f\t%.1f\t%.2f\t%.1f\t%.0f\t%.1f\t%s\t%.0f/%.0f/%.0f\t%.0f\t%.0f\t\n",
 			r.Scenario, r.Publishers, r.Subscribers, r.PacketsPerSec, r.LossPercent, r.P50Millis, r.P99Millis,
-			r.JitterMillis, r.NodeCPUPercent, r.CPUMicrosPerPk, r.NodeRSSMiB, r.KiBPerPeer, r.JoinSeconds, layers)
+			r.JitterMillis, r.NodeCPUPercent, r.CPUMicrosPerPk, r.NodeRSSMiB, r.KiBPerPeer, r.JoinSeconds, layers,
+			r.Probes["succeeded"], r.Probes["aborted"], r.Probes["failed"], r.PaddingKB, r.SubRestarts)
 	}
 	w.Flush()
 }

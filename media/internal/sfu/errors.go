@@ -21,4 +21,5 @@ var (
 	ErrUnknownType      = errors.New("sfu: unknown message type")
 	ErrBadKind          = errors.New("sfu: kind does not match source")
 	errBadMessage       = errors.New("sfu: bad message")
+	errNoEstimator      = errors.New("sfu: no bandwidth estimator for the sub connection")
 )

@@ -32,6 +32,7 @@ import (
 	"github.com/hcw-home/hcw/contract/grant"
 	"github.com/hcw-home/hcw/contract/signal"
 	"github.com/hcw-home/hcw/media/internal/pionanswer"
+	"github.com/hcw-home/hcw/media/signalclient"
 )
 
 const testNodeID = "media-1"
@@ -185,6 +186,9 @@ func (c *client) newPC(target string) *webrtc.PeerConnection {
 	require.NoError(c.t, m.RegisterDefaultCodecs())
 	require.NoError(c.t, m.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: AudioLevelURI}, webrtc.RTPCodecTypeAudio))
 	ir := &interceptor.Registry{}
+	// Simulcast retransmissions carry the layer's rid as a repaired rid,
+	// as a browser's do.
+	ir.Add(&signalclient.RepairedRID{})
 	// pion's NACK generator never sees a packet repaired over RTX (the
 	// repair stream bypasses it), so it would NACK it again every 100 ms
 	// until it leaves its window; a browser stops once the packet is back.

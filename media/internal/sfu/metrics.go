@@ -18,6 +18,8 @@ type metrics struct {
 	rtt                  prometheus.Histogram
 	iceRestarts          *prometheus.CounterVec
 	negotiationTimeouts  prometheus.Counter
+	probes               *prometheus.CounterVec
+	probeBytes           prometheus.Counter
 }
 
 func newMetrics(s *SFU, reg prometheus.Registerer) (*metrics, error) {
@@ -60,6 +62,14 @@ func newMetrics(s *SFU, reg prometheus.Registerer) (*metrics, error) {
 			Help:    "Round trip between the node and a participant per quality interval, from RTCP receiver reports.",
 			Buckets: []float64{0.01, 0.025, 0.05, 0.1, 0.15, 0.25, 0.35, 0.5, 1},
 		}),
+		probes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "hcw", Subsystem: "media", Name: "probes_total",
+			Help: "Bandwidth probes (padding sent to a subscriber so its estimate can reach the layers it wants): started, and how they ended: succeeded, aborted (congestion while probing) or failed (the padding did not arrive as sent).",
+		}, []string{"event"}),
+		probeBytes: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "hcw", Subsystem: "media", Name: "probe_padding_bytes_total",
+			Help: "Bytes of probe padding sent to subscribers (RTP, before SRTP).",
+		}),
 		plis: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: "hcw", Subsystem: "media", Name: "plis_total",
 			Help: "Key frame requests (PLI) sent to publishers.",
@@ -77,7 +87,7 @@ func newMetrics(s *SFU, reg prometheus.Registerer) (*metrics, error) {
 			func() float64 { return float64(f(s.counts())) })
 	}
 	for _, c := range []prometheus.Collector{
-		packets, bytes, m.dropped, m.nacks, m.plis, m.layerSwitches, m.loss, m.rtt, m.iceRestarts, m.negotiationTimeouts,
+		packets, bytes, m.dropped, m.nacks, m.plis, m.layerSwitches, m.loss, m.rtt, m.iceRestarts, m.negotiationTimeouts, m.probes, m.probeBytes,
 		gauge("rooms", "Rooms on this node.", func(l loadCounts) int { return l.rooms }),
 		gauge("participants", "Participants on this node, reconnecting ones included.", func(l loadCounts) int { return l.participants }),
 		gauge("tracks", "Published tracks receiving media.", func(l loadCounts) int { return l.tracks }),

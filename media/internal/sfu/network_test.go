@@ -76,8 +76,8 @@ func (vc *vnetCall) estimate(id ParticipantID) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if r := s.rooms["room-1"]; r != nil {
-		if p := r.participants[id]; p != nil && p.bwe != nil {
-			return p.bwe.GetTargetBitrate()
+		if p := r.participants[id]; p != nil && p.down != nil {
+			return p.down.bwe.GetTargetBitrate()
 		}
 	}
 	return 0
@@ -127,9 +127,10 @@ func waitLayer(t *testing.T, layer *atomic.Int32, within time.Duration, pred fun
 // layer, and once the estimate climbs back b gets the top layer again.
 //
 // The layers are close together (about 50, 80 and 150 kbit/s) so that
-// the climb back fits a test: without probing, pion's GCC raises its
+// the climb back fits a test even without probing: pion's GCC raises its
 // estimate by about 8% a second, so going back from 500 kbit/s to 1.5
-// Mbit/s in a real call takes some 15 s.
+// Mbit/s in a real call takes it some 15 s (with probing, a few: see
+// TestProbeRecoversAfterSqueeze).
 func TestBandwidthLayerSwitch(t *testing.T) {
 	if testing.Short() {
 		t.Skip("media test")

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
-	"github.com/pion/interceptor/pkg/cc"
 	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v4"
 
@@ -45,7 +44,7 @@ type participant struct {
 	tracks     map[TrackID]*track
 	subs       map[TrackID]*subscription
 	prefs      map[TrackID]signal.Subscription
-	bwe        cc.BandwidthEstimator
+	down       *downlink // of the current "sub" connection
 	pcGen      int
 	gone       bool
 	retired    []*forward.Receiver // closed, perhaps still reading (see keepRetired)
@@ -225,6 +224,10 @@ func (s *SFU) join(ss *session, id string, j signal.Join) error {
 	}
 	slices.SortFunc(joined.Participants, func(a, b signal.ParticipantInfo) int { return strings.Compare(a.ID, b.ID) })
 	ss.send(signal.TypeJoined, id, joined)
+	// The tracks of the earlier connection: the restart below ends them
+	// (or detaches them, on resume), not those this socket publishes
+	// before it runs.
+	earlier := p.sortedTracks()
 	// The others' last connection quality (announced only on change).
 	for _, pi := range joined.Participants {
 		if q := r.participants[ParticipantID(pi.ID)].quality; q.Quality != "" {
@@ -236,7 +239,7 @@ func (s *SFU) join(ss *session, id string, j signal.Join) error {
 		old.end(signal.ReasonDuplicate, websocket.StatusPolicyViolation)
 	}
 	resume := j.Resume
-	p.do(func() { p.restart(resume) })
+	p.do(func() { p.restart(resume, earlier) })
 	return nil
 }
 
@@ -435,14 +438,25 @@ func (s *SFU) setSubscription(p *participant, m signal.Subscription) error {
 	return nil
 }
 
-// apply sets a subscriber's preference on its down-track.
+// apply sets a subscriber's preference on its down-track. Asking for more
+// (a higher quality, or video again) lets a probe go at once.
 func (p *participant) apply(d *forward.DownTrack, m signal.Subscription) {
+	more := d.Paused() && !m.Paused
 	if m.Quality != "" {
-		d.SetMaxLayer(qualityLayer(m.Quality))
+		l := qualityLayer(m.Quality)
+		more = more || l > d.MaxLayer()
+		d.SetMaxLayer(l)
 	}
 	d.SetPaused(m.Paused)
-	if !m.Paused && d.Receiver().Kind() == forward.Video {
-		d.SelectLayer(p.videoBudget())
+	if m.Paused || d.Receiver().Kind() != forward.Video {
+		return
+	}
+	d.SelectLayer(p.videoBudget())
+	p.s.mu.Lock()
+	dl := p.down
+	p.s.mu.Unlock()
+	if more && dl != nil {
+		dl.resetBackoff()
 	}
 }
 
@@ -450,7 +464,7 @@ func (p *participant) apply(d *forward.DownTrack, m signal.Subscription) {
 func (p *participant) videoBudget() int64 {
 	p.s.mu.Lock()
 	defer p.s.mu.Unlock()
-	if p.bwe == nil {
+	if p.down == nil {
 		return 0
 	}
 	n := 0
@@ -459,7 +473,7 @@ func (p *participant) videoBudget() int64 {
 			n++
 		}
 	}
-	return int64(p.bwe.GetTargetBitrate()) / int64(max(n, 1))
+	return p.down.estimate() / int64(max(n, 1))
 }
 
 // requestKeyframe sends a PLI for ssrc on the current "pub" connection.

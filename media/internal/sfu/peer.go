@@ -19,9 +19,10 @@ import (
 // The methods in this file run on the participant's op goroutine.
 
 // restart gives the participant a fresh pub/sub pair (on join, resume or a
-// replacing socket). On resume its published tracks stay, detached until
-// republished; otherwise they end.
-func (p *participant) restart(resume bool) {
+// replacing socket). On resume the tracks it had published before (earlier)
+// stay, detached until republished; otherwise they end. A track published
+// since the join (the client may publish before this runs) stays.
+func (p *participant) restart(resume bool, earlier []*track) {
 	p.closePCs()
 	s := p.s
 	s.mu.Lock()
@@ -32,7 +33,10 @@ func (p *participant) restart(resume bool) {
 	p.pcGen++
 	gen := p.pcGen
 	var ended []*track
-	for _, t := range p.sortedTracks() {
+	for _, t := range earlier {
+		if p.tracks[t.id] != t {
+			continue // ended meanwhile
+		}
 		if resume && t.recv != nil {
 			t.detached = true
 			continue
@@ -54,7 +58,7 @@ func (p *participant) restart(resume bool) {
 		p.fail("create pub peer connection", err)
 		return
 	}
-	sub, bwe, err := s.newPeerConnection(roleSub, p.link, subNoise)
+	sub, down, err := s.newPeerConnection(roleSub, p.link, subNoise)
 	if err != nil {
 		pubNoise.closing.Store(true)
 		_ = pub.Close()
@@ -116,7 +120,8 @@ func (p *participant) restart(resume bool) {
 	})
 
 	s.mu.Lock()
-	p.bwe = bwe
+	down.log = p.log
+	p.down = down
 	var tracks []*track
 	for _, o := range p.room.participants {
 		if o == p {
@@ -156,8 +161,12 @@ func (p *participant) closePCs() {
 	s.mu.Lock()
 	subs := p.subs
 	p.subs = make(map[TrackID]*subscription)
-	p.bwe = nil
+	down := p.down
+	p.down = nil
 	s.mu.Unlock()
+	if down != nil {
+		down.close()
+	}
 	for _, sub := range subs {
 		sub.track.recv.RemoveDownTrack(sub.down)
 	}
@@ -271,6 +280,16 @@ func (p *participant) onTrack(gen int, tr *webrtc.TrackRemote, rr *webrtc.RTPRec
 	s.mu.Lock()
 	if p.gone || p.pcGen != gen {
 		s.mu.Unlock()
+		return
+	}
+	if strings.EqualFold(tr.Codec().MimeType, webrtc.MimeTypeRTX) {
+		// A layer's retransmissions that carry its rid instead of its
+		// repaired rid (pion's NACK responder copies the rid a pion
+		// publisher sets) reach us as a track of their own. Taken for
+		// the layer, they would replace its source with a stream of
+		// retransmissions. Ignored, like a track nobody announced.
+		s.mu.Unlock()
+		p.log.Debug("retransmission stream offered as a track, ignored", "cid", tr.ID(), "rid", tr.RID())
 		return
 	}
 	var t *track

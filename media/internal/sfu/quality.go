@@ -84,6 +84,21 @@ func (l *linkStats) observeDown(now time.Time, ssrc uint32, reports []rtcp.Recep
 	}
 }
 
+// downLoss is the worst loss the participant reported, within window, on
+// a stream the node sends it; -1 when none. It forgets nothing (take
+// does).
+func (l *linkStats) downLoss(now time.Time, window time.Duration) float64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	worst := -1.0
+	for _, s := range l.down {
+		if now.Sub(s.at) <= window {
+			worst = max(worst, s.loss)
+		}
+	}
+	return worst
+}
+
 // linkFigures are a participant's connection over the last interval; a
 // loss of -1 means no report in that direction.
 type linkFigures struct {

@@ -68,7 +68,15 @@ type Params struct {
 	// closes; the client resumes with fresh peer connections); 0 means
 	// DefaultNegotiationTimeout.
 	NegotiationTimeout time.Duration
+	// ProbeMaxBitrate caps the rate (bits/s) to which a subscriber's
+	// downlink is probed with padding, so that it can climb to the
+	// simulcast layers it wants (see downlink.go); 0 means
+	// DefaultProbeMaxBitrate, a negative value turns probing off.
+	ProbeMaxBitrate int64
 
+	// initialEstimate, when set, replaces a subscriber's starting
+	// bandwidth estimate (tests).
+	initialEstimate int
 	// iceTimeouts, when set, replace pion's ICE disconnected, failed and
 	// keepalive intervals (tests).
 	iceTimeouts *iceTimeouts
@@ -97,6 +105,8 @@ type SFU struct {
 	loopback bool
 	met      *metrics
 	fwd      *forward.Metrics
+	// probeLimit is ProbeMaxBitrate with its default; <= 0 is no probing.
+	probeLimit int64
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -116,6 +126,9 @@ type SFU struct {
 
 	bytesOut atomic.Int64
 	bitrate  atomic.Int64
+	// probeLoad is the padding of the probes in flight (bits/s; see
+	// reserveProbe).
+	probeLoad atomic.Int64
 	// shuttingDown is set by Close: pion's complaints about closed things
 	// are debug lines from then on.
 	shuttingDown atomic.Bool
@@ -149,6 +162,13 @@ func New(p Params) (*SFU, error) {
 	if p.noiseHold <= 0 {
 		p.noiseHold = noiseHold
 	}
+	if p.initialEstimate <= 0 {
+		p.initialEstimate = bweInitial
+	}
+	probeLimit := p.ProbeMaxBitrate
+	if probeLimit == 0 {
+		probeLimit = DefaultProbeMaxBitrate
+	}
 	s := &SFU{
 		p:        p,
 		log:      p.Logger.With("node", p.NodeID),
@@ -157,6 +177,8 @@ func New(p Params) (*SFU, error) {
 		rooms:    make(map[RoomID]*room),
 		sessions: make(map[*session]struct{}),
 		revoked:  make(map[string]time.Time),
+
+		probeLimit: probeLimit,
 	}
 	s.pionLogs.node = &s.shuttingDown
 	var err error
@@ -425,15 +447,12 @@ func (s *SFU) expireGrace() {
 	}
 }
 
-// sampleAndAllocate measures each track's layers and gives each subscriber
-// the layers its estimated downlink holds.
+// sampleAndAllocate measures each track's layers, gives each subscriber
+// the layers its estimated downlink holds, and probes for more where the
+// layers it wants need more.
 func (s *SFU) sampleAndAllocate(elapsed time.Duration) {
-	type plan struct {
-		budget int64
-		downs  []*forward.DownTrack
-	}
 	var recvs []*forward.Receiver
-	var plans []plan
+	var plans []allocPlan
 	s.mu.Lock()
 	for _, r := range s.rooms {
 		for _, p := range r.participants {
@@ -442,37 +461,34 @@ func (s *SFU) sampleAndAllocate(elapsed time.Duration) {
 					recvs = append(recvs, t.recv)
 				}
 			}
-			if p.bwe == nil {
-				continue
+			if pl, ok := planLocked(p); ok {
+				plans = append(plans, pl)
 			}
-			pl := plan{budget: int64(p.bwe.GetTargetBitrate())}
-			for _, sub := range p.subs {
-				if sub.down.Paused() {
-					continue
-				}
-				if sub.down.Receiver().Kind() == forward.Audio {
-					pl.budget -= sub.down.Receiver().Bitrate()
-				} else {
-					pl.downs = append(pl.downs, sub.down)
-				}
-			}
-			plans = append(plans, pl)
 		}
 	}
 	s.mu.Unlock()
 	for _, r := range recvs {
 		r.SampleRates(elapsed)
 	}
-	for _, pl := range plans {
+	now := time.Now()
+	for i := range plans {
+		pl := &plans[i]
+		budget := pl.dl.observe(now, pl.link, pl.media())
 		if len(pl.downs) == 0 {
 			continue
 		}
-		// An even share per video track; what a track leaves unused goes
-		// to the next.
-		left := max(pl.budget, 0)
-		for i, d := range pl.downs {
-			share := left / int64(len(pl.downs)-i)
-			left -= min(d.SelectLayer(max(share, 1)), left)
-		}
+		pl.apply(budget)
+		pl.dl.maybeProbe(now, pl, budget)
+	}
+}
+
+// reallocate gives p the layers its downlink holds now (a probe just
+// proved more), without waiting for the next interval.
+func (s *SFU) reallocate(p *participant) {
+	s.mu.Lock()
+	pl, ok := planLocked(p)
+	s.mu.Unlock()
+	if ok && len(pl.downs) > 0 {
+		pl.apply(pl.dl.estimate())
 	}
 }

@@ -95,10 +95,10 @@ func TestTwoParticipants(t *testing.T) {
 
 	// B's downlink has a send-side (GCC) estimate.
 	n.sfu.mu.Lock()
-	bwe := n.sfu.rooms["room-1"].participants["b"].bwe
+	down := n.sfu.rooms["room-1"].participants["b"].down
 	n.sfu.mu.Unlock()
-	require.NotNil(t, bwe)
-	require.Positive(t, bwe.GetTargetBitrate())
+	require.NotNil(t, down)
+	require.Positive(t, down.bwe.GetTargetBitrate())
 
 	families, err := reg.Gather()
 	require.NoError(t, err)
@@ -362,4 +362,38 @@ func TestCapacity(t *testing.T) {
 	b := newClient(t, n, "b", n.grant(t, "b", "room-1", allSources))
 	b.send(signal.TypeJoin, signal.Join{Room: "room-1"})
 	require.Equal(t, signal.ErrRoomFull, dataAs[signal.Error](t, b.waitFor(signal.TypeError, nil)).Code)
+}
+
+// TestPublishBeforeRestart: a second socket for a participant joins and
+// publishes at once, before the node has rebuilt the participant's
+// connections (closing the first socket's takes a while). The track it
+// announced survives the rebuild, and its media reaches b.
+func TestPublishBeforeRestart(t *testing.T) {
+	n := newTestNode(t, nil)
+	a := newClient(t, n, "a", n.grant(t, "a", "room-1", allSources))
+	b := newClient(t, n, "b", n.grant(t, "b", "room-1", allSources))
+	a.join("room-1")
+	b.join("room-1")
+	// Up and connected, so that closing a's connections takes time.
+	audio := a.addOpus("mic-1")
+	t.Cleanup(audio.close)
+	a.publish("mic-1", "audio", grant.SourceMicrophone)
+	a.negotiatePub()
+	first := b.nextTrack(10 * time.Second)
+
+	a2 := newClient(t, n, "a2", n.grant(t, "a", "room-1", allSources))
+	a2.send(signal.TypeJoin, signal.Join{Room: "room-1"})
+	a2.send(signal.TypePublish, signal.Publish{CID: "mic-2", Kind: "audio", Source: grant.SourceMicrophone})
+	a2.waitFor(signal.TypeJoined, nil)
+	a2.waitFor(signal.TypePublished, nil)
+	audio2 := a2.addOpus("mic-2")
+	t.Cleanup(audio2.close)
+	a2.negotiatePub()
+	for {
+		tr := b.nextTrack(10 * time.Second)
+		if tr != first {
+			waitRTP(t, readPackets(tr), 5*time.Second, func(*rtp.Packet) bool { return true })
+			return
+		}
+	}
 }

@@ -96,10 +96,11 @@ func registerCodecs(m *webrtc.MediaEngine) error {
 
 // newPeerConnection builds one peer connection with its own media engine,
 // setting engine and interceptor registry; only the ICE muxes are shared.
-// For "sub" it also returns the send-side bandwidth estimator (GCC over
-// transport-wide CC feedback). On "pub" the receiver reports the node sends
-// go to link. Its pion objects log through noise (see pionLogs).
-func (s *SFU) newPeerConnection(role pcRole, link *linkStats, noise *peerNoise) (*webrtc.PeerConnection, cc.BandwidthEstimator, error) {
+// For "sub" it also returns its downlink: the send-side bandwidth
+// estimator (GCC over transport-wide CC feedback) and the probing. On
+// "pub" the receiver reports the node sends go to link. Its pion objects
+// log through noise (see pionLogs).
+func (s *SFU) newPeerConnection(role pcRole, link *linkStats, noise *peerNoise) (*webrtc.PeerConnection, *downlink, error) {
 	m := &webrtc.MediaEngine{}
 	if err := registerCodecs(m); err != nil {
 		return nil, nil, err
@@ -107,6 +108,7 @@ func (s *SFU) newPeerConnection(role pcRole, link *linkStats, noise *peerNoise) 
 	ir := &interceptor.Registry{}
 	lf := s.pionLogs.forPeer(noise)
 	var bwe chan cc.BandwidthEstimator
+	var tap *probeTap
 
 	switch role {
 	case rolePub:
@@ -131,7 +133,7 @@ func (s *SFU) newPeerConnection(role pcRole, link *linkStats, noise *peerNoise) 
 		pacer := newStreamPacer()
 		ccf, err := cc.NewInterceptor(func() (cc.BandwidthEstimator, error) {
 			return gcc.NewSendSideBWE(
-				gcc.SendSideBWEInitialBitrate(bweInitial),
+				gcc.SendSideBWEInitialBitrate(s.p.initialEstimate),
 				gcc.SendSideBWEMinBitrate(bweMin),
 				gcc.SendSideBWEMaxBitrate(bweMax),
 				// Forward at once (the down-track writers are the pacing),
@@ -151,6 +153,10 @@ func (s *SFU) newPeerConnection(role pcRole, link *linkStats, noise *peerNoise) 
 		})
 		ir.Add(ccf)
 		ir.Add(&rtxStreams{pacer: pacer})
+		// Written to after the TWCC header extension interceptor (next),
+		// so it sees each packet's transport-wide sequence number.
+		tap = &probeTap{bytes: s.met.probeBytes}
+		ir.Add(tap)
 		if err := webrtc.ConfigureTWCCHeaderExtensionSender(m, ir); err != nil {
 			return nil, nil, err
 		}
@@ -204,12 +210,14 @@ func (s *SFU) newPeerConnection(role pcRole, link *linkStats, noise *peerNoise) 
 	if err != nil {
 		return nil, nil, fmt.Errorf("new peer connection: %w", err)
 	}
-	var est cc.BandwidthEstimator
-	if bwe != nil {
-		select {
-		case est = <-bwe:
-		default:
-		}
+	if bwe == nil {
+		return pc, nil, nil
 	}
-	return pc, est, nil
+	select {
+	case est := <-bwe:
+		return pc, newDownlink(s, est, tap), nil
+	default:
+		_ = pc.Close()
+		return nil, nil, errNoEstimator
+	}
 }

@@ -59,6 +59,9 @@ type DownTrack struct {
 	held    atomic.Bool // the subscriber's transport cannot carry packets
 	resync  atomic.Bool // wait for a key frame before forwarding again
 
+	padPending atomic.Int32  // padding requests queued, not yet handled
+	padSent    atomic.Uint64 // padding packets written
+
 	// Owned by the writer goroutine.
 	rw     *Rewriter
 	curGen uint32
@@ -67,7 +70,17 @@ type DownTrack struct {
 	vp8    bool // rewrite picture ids too (see VP8Rewriter)
 	vp8rw  VP8Rewriter
 	out    [MaxPacketSize]byte // a rewritten payload; the packet's is shared
+	// frameEnd: the last packet written ended a frame (its marker bit),
+	// so padding may follow without splitting one.
+	frameEnd bool
 }
+
+// PaddingSize is the padding of each padding-only packet a down-track
+// sends (QueuePadding): the most an RTP padding length byte can say.
+const PaddingSize = 255
+
+// paddingRequest stands in the writer's queue for one padding packet.
+var paddingRequest = new(Packet)
 
 // NewDownTrack returns a down-track and starts its writer. It receives
 // nothing until added to its receiver.
@@ -209,13 +222,27 @@ func (d *DownTrack) SetTargetLayer(layer int) {
 	}
 }
 
-// SelectLayer picks the highest active layer up to the subscriber's cap
-// whose measured rate fits budget (bits/s; <= 0 means no limit), falling
-// back to the lowest active layer, and targets it. It returns the chosen
-// layer's rate.
+// SelectLayer picks the layer PickLayer would and targets it. It returns
+// the chosen layer's rate.
 func (d *DownTrack) SelectLayer(budget int64) int64 {
 	if d.kind != Video {
 		return d.recv.Bitrate()
+	}
+	layer, rate := d.PickLayer(budget)
+	if layer >= 0 {
+		d.SetTargetLayer(layer)
+	}
+	return rate
+}
+
+// PickLayer is the highest active layer up to the subscriber's cap whose
+// measured rate fits budget (bits/s; <= 0 means no limit), falling back
+// to the lowest active layer, and that layer's rate; -1 when no layer is
+// active. It changes nothing (the allocation also asks it what a larger
+// budget would buy, to probe for it).
+func (d *DownTrack) PickLayer(budget int64) (layer int, rate int64) {
+	if d.kind != Video {
+		return 0, d.recv.Bitrate()
 	}
 	now := nanotime()
 	chosen, lowest := -1, -1
@@ -243,10 +270,25 @@ func (d *DownTrack) SelectLayer(budget int64) int64 {
 		}
 	}
 	if chosen < 0 {
+		return -1, 0
+	}
+	return chosen, d.recv.layers[chosen].rate.Load()
+}
+
+// LayerRate is the last measured rate of one of the receiver's layers
+// (bits/s), 0 for a layer out of range.
+func (r *Receiver) LayerRate(layer int) int64 {
+	if layer < 0 || layer >= MaxLayers {
 		return 0
 	}
-	d.SetTargetLayer(chosen)
-	return d.recv.layers[chosen].rate.Load()
+	return r.layers[layer].rate.Load()
+}
+
+// Settled reports whether a video down-track forwards the layer it
+// targets (no switch waiting for a key frame).
+func (d *DownTrack) Settled() bool {
+	c := d.current.Load()
+	return c >= 0 && c == d.target.Load()
 }
 
 // RequestKeyframe forwards a subscriber's PLI or FIR to the publisher's
@@ -284,13 +326,20 @@ func (d *DownTrack) run() {
 	for {
 		select {
 		case p := <-d.queue:
+			if p == paddingRequest {
+				d.pad()
+				d.padPending.Add(-1)
+				continue
+			}
 			d.forward(p)
 			p.release()
 		case <-d.done:
 			for {
 				select {
 				case p := <-d.queue:
-					p.release()
+					if p != paddingRequest {
+						p.release()
+					}
 				default:
 					return
 				}
@@ -313,6 +362,7 @@ func (d *DownTrack) forward(p *Packet) {
 			return
 		}
 		d.rw.Switch(p.Header.SequenceNumber, p.Header.Timestamp, p.Arrival)
+		d.frameEnd = false
 		if d.vp8 {
 			d.vp8rw.Switch(p.Payload)
 		}
@@ -355,8 +405,64 @@ func (d *DownTrack) forward(p *Packet) {
 		d.m.Dropped.Add(1)
 		return
 	}
+	if seq == d.rw.lastOutSeq { // the newest, not a late one
+		d.frameEnd = p.Header.Marker
+	}
 	d.m.PacketsOut.Add(1)
 	d.m.BytesOut.Add(float64(n))
+}
+
+// QueuePadding asks the writer for one padding-only packet on this video
+// down-track's stream (a bandwidth probe): RTP padding of PaddingSize
+// bytes, the next sequence number and the last frame's timestamp, between
+// two frames. A receiver takes it as a packet with no payload: libwebrtc
+// fills the sequence number in its packet buffer, pion's TrackRemote
+// returns it with an empty payload. The writer sends it only where it
+// cannot disturb decoding (see pad), else drops it. It reports false when
+// it cannot be queued.
+func (d *DownTrack) QueuePadding() bool {
+	if d.kind != Video {
+		return false
+	}
+	d.padPending.Add(1)
+	if !d.enqueue(paddingRequest) {
+		d.padPending.Add(-1)
+		return false
+	}
+	return true
+}
+
+// PaddingPending is how many padding requests the writer has yet to
+// handle.
+func (d *DownTrack) PaddingPending() int { return int(d.padPending.Load()) }
+
+// PaddingSent counts the padding packets written.
+func (d *DownTrack) PaddingSent() uint64 { return d.padSent.Load() }
+
+// pad writes a padding packet if it cannot disturb decoding: the stream
+// is forwarding and in sync, its last packet ended a frame, and no packet
+// of the current source is missing (a late one would find its sequence
+// number taken).
+func (d *DownTrack) pad() {
+	b := d.bind.Load()
+	if b == nil || d.paused.Load() || d.held.Load() || d.resync.Load() || !d.frameEnd || !d.rw.CanPad() {
+		return
+	}
+	seq, ts := d.rw.Pad()
+	d.hdr = rtp.Header{
+		Version:        2,
+		Padding:        true,
+		PaddingSize:    PaddingSize,
+		PayloadType:    b.pt,
+		SequenceNumber: seq,
+		Timestamp:      ts,
+		SSRC:           b.ssrc,
+		Extensions:     d.exts[:0],
+	}
+	if _, err := b.writer.WriteRTP(&d.hdr, nil); err != nil {
+		return
+	}
+	d.padSent.Add(1)
 }
 
 // Close stops the writer and releases queued packets. The caller removes

@@ -468,3 +468,90 @@ func TestDownTrackHeld(t *testing.T) {
 	r.Wait()
 	d.Close()
 }
+
+// vp8Frame is vp8Packet with the marker bit as given (the last packet of
+// a frame).
+func vp8Frame(seq uint16, ts uint32, key, marker bool) []byte {
+	b := vp8Packet(0, seq, ts, key)
+	if marker {
+		b[1] |= 0x80
+	}
+	return b
+}
+
+// TestDownTrackPadding: padding goes out only between frames, with the
+// next sequence number and the last timestamp, and the media after it
+// follows on; it waits while a frame is half sent or a packet is missing,
+// and a packet from before the padding that comes late is dropped.
+func TestDownTrackPadding(t *testing.T) {
+	r := NewReceiver(ReceiverParams{Kind: Video, Codec: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}})
+	src := &memSource{ch: make(chan []byte)}
+	r.Start(0, 100, src)
+	d := NewDownTrack(DownTrackParams{TrackID: "t", StreamID: "p", Receiver: r, Codec: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}})
+	w := &captureWriter{}
+	_, err := d.Bind(fakeBindCtx{w: w})
+	require.NoError(t, err)
+	r.AddDownTrack(d)
+	d.SetTargetLayer(0)
+	require.False(t, (&DownTrack{kind: Audio}).QueuePadding(), "no padding on audio")
+
+	settle := func() {
+		require.Eventually(t, func() bool { return d.PaddingPending() == 0 }, 2*time.Second, time.Millisecond)
+	}
+	waitN := func(n int64) {
+		require.Eventually(t, func() bool { return w.n.Load() >= n }, 2*time.Second, time.Millisecond)
+	}
+	src.ch <- vp8Frame(10, 3000, true, false) // first packet of a key frame
+	waitN(1)
+	require.True(t, d.QueuePadding())
+	settle()
+	require.Zero(t, d.PaddingSent(), "not in the middle of a frame")
+	src.ch <- vp8Frame(11, 3000, false, true) // its last packet
+	waitN(2)
+	require.True(t, d.QueuePadding())
+	require.True(t, d.QueuePadding())
+	settle()
+	require.Equal(t, uint64(2), d.PaddingSent())
+	src.ch <- vp8Frame(12, 6000, false, true)
+	waitN(5)
+	got := w.snapshot()
+	require.Len(t, got, 5)
+	for i, p := range got {
+		require.Equal(t, got[0].SequenceNumber+uint16(i), p.SequenceNumber, "packet %d: continuous numbering", i)
+	}
+	for _, p := range got[2:4] {
+		require.True(t, p.Padding)
+		require.Equal(t, byte(PaddingSize), p.Header.PaddingSize)
+		require.Empty(t, p.Payload)
+		require.Equal(t, got[1].Timestamp, p.Timestamp)
+		require.Equal(t, uint32(4242), p.SSRC)
+		require.False(t, p.Marker)
+	}
+	require.False(t, got[4].Padding)
+
+	// Packet 13 is missing: no padding until it comes or scrolls away.
+	src.ch <- vp8Frame(14, 9000, false, true)
+	waitN(6)
+	require.True(t, d.QueuePadding())
+	settle()
+	require.Equal(t, uint64(2), d.PaddingSent(), "a packet is missing")
+	src.ch <- vp8Frame(13, 9000, false, false) // late, before any padding: forwarded
+	waitN(7)
+	require.True(t, d.QueuePadding())
+	settle()
+	require.Equal(t, uint64(3), d.PaddingSent())
+	src.ch <- vp8Frame(12, 6000, false, true) // a repeat from before the padding: dropped
+	src.ch <- vp8Frame(15, 12000, false, true)
+	waitN(9)
+	time.Sleep(20 * time.Millisecond)
+	got = w.snapshot()
+	require.Len(t, got, 9)
+	require.True(t, got[7].Padding)
+	require.False(t, got[8].Padding, "packet 12 was dropped, 15 follows the padding")
+	require.Equal(t, got[7].SequenceNumber+1, got[8].SequenceNumber)
+
+	r.Close()
+	close(src.ch)
+	r.Wait()
+	d.Close()
+}

@@ -16,6 +16,14 @@ type Rewriter struct {
 	// first one, and be dropped for the next 32768.
 	highestIn int64 // newest
 	firstIn   int64 // first after the last switch
+	// seen has bit i set when input highestIn-i arrived (those before
+	// firstIn count as arrived: they are dropped anyway).
+	seen uint64
+	// padded: padding was inserted (Pad) since the switch, after input
+	// padFloor; a packet from at or before there that comes late has no
+	// sequence number left for it.
+	padded   bool
+	padFloor int64
 
 	lastOutSeq uint16
 	lastOutTS  uint32
@@ -53,6 +61,18 @@ func (r *Rewriter) Switch(seq uint16, ts uint32, at int64) {
 	}
 	r.firstIn = int64(seq)
 	r.highestIn = r.firstIn - 1
+	r.seen = ^uint64(0)
+	r.padded = false
+}
+
+// advance makes in (newer than any so far) the newest input.
+func (r *Rewriter) advance(in int64) {
+	if d := in - r.highestIn; d < 64 {
+		r.seen = r.seen<<d | 1
+	} else {
+		r.seen = 1
+	}
+	r.highestIn = in
 }
 
 // unwrap extends seq to the current source's 64-bit numbering: the value
@@ -68,17 +88,35 @@ func (r *Rewriter) Started() bool { return r.started }
 // packet from before the last switch, which must be dropped.
 func (r *Rewriter) Rewrite(seq uint16, ts uint32, at int64) (outSeq uint16, outTS uint32, ok bool) {
 	in := r.unwrap(seq)
-	if in < r.firstIn {
+	if in < r.firstIn || (r.padded && in <= r.padFloor) {
 		return 0, 0, false
 	}
 	outSeq, outTS = seq+r.seqOffset, ts+r.tsOffset
 	if in > r.highestIn {
-		r.highestIn = in
+		r.advance(in)
 		r.lastOutSeq = outSeq
 		r.lastOutTS = outTS
 		r.lastOutAt = at
+	} else if d := r.highestIn - in; d < 64 {
+		r.seen |= 1 << d
 	}
 	return outSeq, outTS, true
+}
+
+// CanPad reports whether a padding packet may go out now: a source is
+// being forwarded and none of its last 64 packets is missing, so no late
+// one is expected (it would find its sequence number taken; see Pad).
+func (r *Rewriter) CanPad() bool { return r.started && r.seen == ^uint64(0) }
+
+// Pad takes the sequence number after the newest one sent for a packet of
+// no source (probe padding), with the newest timestamp; every later packet
+// shifts up by one. From now on a packet of the current source from at or
+// before the newest one is dropped (Rewrite reports false).
+func (r *Rewriter) Pad() (seq uint16, ts uint32) {
+	r.seqOffset++
+	r.lastOutSeq++
+	r.padded, r.padFloor = true, r.highestIn
+	return r.lastOutSeq, r.lastOutTS
 }
 
 // Skip drops a packet without leaving a hole in the outgoing numbering (a
@@ -91,5 +129,5 @@ func (r *Rewriter) Skip(seq uint16) {
 	}
 	// Every later packet shifts down by one.
 	r.seqOffset--
-	r.highestIn = in
+	r.advance(in)
 }
