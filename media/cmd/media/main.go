@@ -86,11 +86,16 @@ func run(cfg *config.Config, log *slog.Logger) int {
 
 // newRooms builds the node's SFU.
 func newRooms(p node.RoomsParams) (node.Rooms, error) {
+	probeMax := p.ProbeMaxBitrate
+	if probeMax == 0 {
+		probeMax = -1 // off; sfu reads 0 as its default
+	}
 	s, err := sfu.New(sfu.Params{
 		Logger: p.Logger, NodeID: p.NodeID, Verifier: p.Verifier,
 		UDPConn: p.UDPConn, TCPListener: p.TCPListener, PublicIPs: p.PublicIPs,
 		Capacity: p.Capacity, GracePeriod: p.GracePeriod,
 		Registerer: p.Registerer, Now: p.Now, RefreshKeys: p.RefreshKeys,
+		ProbeMaxBitrate: probeMax,
 	})
 	if err != nil {
 		return nil, err // not s: a nil *sfu.SFU in a node.Rooms is not nil

@@ -33,6 +33,7 @@ const (
 	EnvBackendURL   = "HCW_MEDIA_BACKEND_URL"
 	EnvNodeSecret   = "HCW_MEDIA_NODE_SECRET"
 	EnvJWKSURL      = "HCW_MEDIA_JWKS_URL"
+	EnvProbeMax     = "HCW_MEDIA_PROBE_MAX_BITRATE"
 	EnvLogLevel     = "HCW_LOG_LEVEL"
 )
 
@@ -48,6 +49,17 @@ const (
 	DefaultDrainTimeout = 2 * time.Hour
 	DefaultBackendURL   = "http://backend:8080"
 	DefaultLogLevel     = "info"
+	// DefaultProbeMax matches sfu.DefaultProbeMaxBitrate: above the top
+	// simulcast layer of a 720p camera plus a screen share.
+	DefaultProbeMax = 10_000_000
+)
+
+// Bounds of HCW_MEDIA_PROBE_MAX_BITRATE when it is not 0 (off): below the
+// lowest of these probing could not lift a subscriber past the low layer,
+// above the highest it would flood a hospital's uplink with padding.
+const (
+	minProbeMax = 100_000
+	maxProbeMax = 1_000_000_000
 )
 
 // fileSuffix marks the variant of a secret variable that names a file.
@@ -93,6 +105,10 @@ type Config struct {
 	JWKSURL string
 	// LogLevel is the minimum level written to the log.
 	LogLevel slog.Level
+	// ProbeMaxBitrate caps (bits/s) how far a subscriber's downlink is
+	// probed with padding to climb to better simulcast layers; 0 turns
+	// probing off.
+	ProbeMaxBitrate int64
 }
 
 // LookupFunc reads one environment variable, like os.LookupEnv.
@@ -145,6 +161,9 @@ func Parse(lookup LookupFunc) (*Config, error) {
 		return nil, err
 	}
 	if c.LogLevel, err = p.logLevel(); err != nil {
+		return nil, err
+	}
+	if c.ProbeMaxBitrate, err = p.probeMax(); err != nil {
 		return nil, err
 	}
 	return c, nil
@@ -327,6 +346,30 @@ func (p parser) logLevel() (slog.Level, error) {
 		return slog.LevelError, nil
 	}
 	return 0, invalidf("%s: %q is not one of debug, info, warn, error", EnvLogLevel, v)
+}
+
+// probeMax reads the probing cap: bits per second, with an optional k or M
+// suffix (1000s), or 0 for no probing.
+func (p parser) probeMax() (int64, error) {
+	v := p.get(EnvProbeMax)
+	if v == "" {
+		return DefaultProbeMax, nil
+	}
+	num, mult := v, int64(1)
+	switch {
+	case strings.HasSuffix(v, "k"):
+		num, mult = strings.TrimSuffix(v, "k"), 1_000
+	case strings.HasSuffix(v, "M"):
+		num, mult = strings.TrimSuffix(v, "M"), 1_000_000
+	}
+	n, err := strconv.ParseInt(num, 10, 64)
+	if err == nil && n == 0 {
+		return 0, nil
+	}
+	if err != nil || n < 0 || n > maxProbeMax/mult || n*mult < minProbeMax {
+		return 0, invalidf("%s: %q is not 0 (off) or a bit rate from 100k to 1000M (bits/s, k and M suffixes allowed)", EnvProbeMax, v)
+	}
+	return n * mult, nil
 }
 
 func or(v, def string) string {

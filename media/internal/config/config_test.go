@@ -48,6 +48,7 @@ func TestDefaults(t *testing.T) {
 	assert.Equal(t, goodSecret, c.NodeSecret)
 	assert.Equal(t, "http://backend:8080/api/v1/media/jwks", c.JWKSURL)
 	assert.Equal(t, slog.LevelInfo, c.LogLevel)
+	assert.Equal(t, int64(10_000_000), c.ProbeMaxBitrate)
 }
 
 func TestDerivedDefaultsFollowTheirSources(t *testing.T) {
@@ -84,6 +85,22 @@ func TestExplicitValues(t *testing.T) {
 	assert.Equal(t, 10*time.Minute, c.DrainTimeout)
 	assert.Equal(t, "http://keys:8080/jwks", c.JWKSURL)
 	assert.Equal(t, slog.LevelDebug, c.LogLevel)
+}
+
+func TestProbeMaxBitrate(t *testing.T) {
+	for in, want := range map[string]int64{
+		"0":       0, // off
+		"100k":    100_000,
+		"2500000": 2_500_000,
+		"25M":     25_000_000,
+		"1000M":   1_000_000_000,
+		" 8M ":    8_000_000,
+		"100000":  100_000,
+	} {
+		c, err := Parse(env(map[string]string{EnvProbeMax: in}))
+		require.NoError(t, err, in)
+		assert.Equal(t, want, c.ProbeMaxBitrate, in)
+	}
 }
 
 func TestSecretFile(t *testing.T) {
@@ -140,6 +157,12 @@ func TestBadValuesNameTheVariable(t *testing.T) {
 		{"secret file missing", EnvNodeSecret + fileSuffix, map[string]string{EnvNodeSecret + fileSuffix: filepath.Join(dir, "nope")}},
 		{"secret and file", EnvNodeSecret + fileSuffix, map[string]string{EnvNodeSecret: goodSecret, EnvNodeSecret + fileSuffix: good}},
 		{"log level", EnvLogLevel, map[string]string{EnvLogLevel: "loud"}},
+		{"probe max word", EnvProbeMax, map[string]string{EnvProbeMax: "fast"}},
+		{"probe max negative", EnvProbeMax, map[string]string{EnvProbeMax: "-1"}},
+		{"probe max too low", EnvProbeMax, map[string]string{EnvProbeMax: "99999"}},
+		{"probe max too high", EnvProbeMax, map[string]string{EnvProbeMax: "1001M"}},
+		{"probe max lower-case m", EnvProbeMax, map[string]string{EnvProbeMax: "5m"}},
+		{"probe max overflow", EnvProbeMax, map[string]string{EnvProbeMax: "9223372036854775807k"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Parse(env(tc.env))

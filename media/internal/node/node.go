@@ -58,8 +58,10 @@ type RoomsParams struct {
 	PublicIPs   []string
 	Capacity    int
 	GracePeriod time.Duration
-	Registerer  prometheus.Registerer
-	Now         func() time.Time
+	// ProbeMaxBitrate caps downlink probing (bits/s); 0 is off.
+	ProbeMaxBitrate int64
+	Registerer      prometheus.Registerer
+	Now             func() time.Time
 }
 
 // Params are what New needs.
@@ -160,17 +162,18 @@ func New(p Params) (_ *Node, err error) {
 		publicIPs[i] = a.String()
 	}
 	if n.rooms, err = p.NewRooms(RoomsParams{
-		Logger:      p.Logger,
-		NodeID:      cfg.NodeID,
-		Verifier:    n.keys.Verifier(),
-		RefreshKeys: n.keys.RefreshOnMiss,
-		UDPConn:     n.udp,
-		TCPListener: tcp,
-		PublicIPs:   publicIPs,
-		Capacity:    cfg.Capacity,
-		GracePeriod: cfg.GracePeriod,
-		Registerer:  metrics,
-		Now:         time.Now,
+		Logger:          p.Logger,
+		NodeID:          cfg.NodeID,
+		Verifier:        n.keys.Verifier(),
+		RefreshKeys:     n.keys.RefreshOnMiss,
+		UDPConn:         n.udp,
+		TCPListener:     tcp,
+		PublicIPs:       publicIPs,
+		Capacity:        cfg.Capacity,
+		GracePeriod:     cfg.GracePeriod,
+		ProbeMaxBitrate: cfg.ProbeMaxBitrate,
+		Registerer:      metrics,
+		Now:             time.Now,
 	}); err != nil {
 		return nil, fmt.Errorf("start SFU: %w", err)
 	}

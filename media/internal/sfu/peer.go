@@ -207,9 +207,18 @@ func (p *participant) teardown() {
 	p.s.mu.Unlock()
 	for _, r := range recvs {
 		r.Close()
-		r.Wait()
+	}
+	deadline := time.Now().Add(retiredWait)
+	for _, r := range recvs {
+		if !r.WaitUntil(deadline) {
+			p.log.Warn("a retired track's reader did not end; leaving it", "wait", retiredWait)
+		}
 	}
 }
+
+// retiredWait bounds how long a leaving participant waits for the readers
+// of its retired tracks, which end once the peer connection is closed.
+const retiredWait = 5 * time.Second
 
 func (p *participant) sendCandidate(gen int, target string, c *webrtc.ICECandidate) {
 	var init *webrtc.ICECandidateInit

@@ -555,3 +555,20 @@ func TestDownTrackPadding(t *testing.T) {
 	r.Wait()
 	d.Close()
 }
+
+// A source whose read never returns (pion can leave a simulcast reader so)
+// must not hold a leaving participant for ever: WaitUntil gives up at its
+// deadline, and reports the end once the source does end.
+func TestWaitUntilIsBounded(t *testing.T) {
+	r := NewReceiver(ReceiverParams{Kind: Video, Codec: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}})
+	src := &memSource{ch: make(chan []byte)}
+	r.Start(0, 100, src)
+	r.Close()
+	start := time.Now()
+	require.False(t, r.WaitUntil(start.Add(50*time.Millisecond)), "the reader is still blocked")
+	require.Less(t, time.Since(start), 5*time.Second)
+	require.True(t, r.Reading())
+	close(src.ch)
+	require.True(t, r.WaitUntil(time.Now().Add(5*time.Second)))
+	require.False(t, r.Reading())
+}

@@ -297,5 +297,25 @@ func (r *Receiver) Close() {
 // Wait waits for the readers to end (after Close and the sources' end).
 func (r *Receiver) Wait() { r.wg.Wait() }
 
+// WaitUntil is Wait bounded by deadline; it reports whether the readers
+// ended. A source whose read never returns (pion has left a simulcast
+// reader blocked on a stream the publisher mislabelled) must not hold up
+// the node's shutdown for ever.
+func (r *Receiver) WaitUntil(deadline time.Time) bool {
+	done := make(chan struct{})
+	go func() {
+		r.wg.Wait()
+		close(done)
+	}()
+	t := time.NewTimer(time.Until(deadline))
+	defer t.Stop()
+	select {
+	case <-done:
+		return true
+	case <-t.C:
+		return false
+	}
+}
+
 // Reading reports whether a layer's reader is still running.
 func (r *Receiver) Reading() bool { return r.readers.Load() > 0 }
