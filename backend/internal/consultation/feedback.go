@@ -165,10 +165,7 @@ func (s *Service) GiveFeedback(ctx context.Context, consultationID string, in Ne
 		strings.IndexFunc(comment, func(r rune) bool { return unicode.IsControl(r) && r != '\n' && r != '\r' && r != '\t' }) >= 0 {
 		return invalid("comment", fmt.Sprintf("must be at most %d printable characters", MaxFeedbackCommentRunes))
 	}
-	key := "ip:unknown"
-	if client.IsValid() {
-		key = "ip:" + client.Unmap().WithZone("").String()
-	}
+	key := clientKey(client)
 	if err := s.checkThrottle(ctx, key); err != nil {
 		return err
 	}

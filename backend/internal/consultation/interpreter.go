@@ -433,10 +433,7 @@ func (s *Service) RequestInterpreter(ctx context.Context, p authz.Principal, a A
 // lastName (defaults: "Interpreter" and the organisation's name). Unknown
 // tokens count against the client address like invite redemptions.
 func (s *Service) AcceptInterpreterRequest(ctx context.Context, rawToken, firstName, lastName string, client netip.Addr) (Issued, error) {
-	key := "ip:unknown"
-	if client.IsValid() {
-		key = "ip:" + client.Unmap().WithZone("").String()
-	}
+	key := clientKey(client)
 	if err := s.checkThrottle(ctx, key); err != nil {
 		return Issued{}, err
 	}

@@ -69,10 +69,7 @@ WHERE ps.id_hash = $1 AND ps.revoked_at IS NULL AND ps.expires_at > $2 AND c.sta
 // failures of the client address: the other refusals need a real token,
 // which guessing cannot produce.
 func (s *Service) Redeem(ctx context.Context, rawToken string, client netip.Addr) (Redemption, error) {
-	key := "ip:unknown"
-	if client.IsValid() {
-		key = "ip:" + client.Unmap().WithZone("").String()
-	}
+	key := clientKey(client)
 	if err := s.checkThrottle(ctx, key); err != nil {
 		return Redemption{}, err
 	}
@@ -224,6 +221,16 @@ func (s *Service) redeemFailed(ctx context.Context, key string, client netip.Add
 		return fmt.Errorf("record failed redemption: %w", err)
 	}
 	return ErrInviteInvalid
+}
+
+// clientKey is the throttle key of a client address: the failures of
+// every link-holding endpoint (redemption, interpreter accept links,
+// feedback) count against it together.
+func clientKey(client netip.Addr) string {
+	if !client.IsValid() {
+		return "ip:unknown"
+	}
+	return "ip:" + client.Unmap().WithZone("").String()
 }
 
 func (s *Service) checkThrottle(ctx context.Context, key string) error {

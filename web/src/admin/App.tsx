@@ -1131,6 +1131,19 @@ function defaultCopy(text: string): Promise<void> {
   return globalThis.navigator.clipboard.writeText(text);
 }
 
+/** The console's sections in page order: the anchor and the title key. */
+const SECTIONS: readonly (readonly [string, MessageKey])[] = [
+  ["admin-users", "admin.users.title"],
+  ["admin-api-keys", "admin.keys.title"],
+  ["admin-queues", "admin.queues.title"],
+  ["admin-organisations", "admin.orgs.title"],
+  ["admin-settings", "admin.settings.title"],
+  ["admin-media-nodes", "admin.media.title"],
+  ["admin-audit", "admin.audit.title"],
+  ["admin-statistics", "admin.stats.title"],
+  ["admin-security", "admin.security.title"],
+];
+
 /** The console of a signed-in administrator. */
 export function AdminConsole({ deps }: { deps: AdminDeps }) {
   const { api } = deps;
@@ -1153,33 +1166,11 @@ export function AdminConsole({ deps }: { deps: AdminDeps }) {
     <div class="hcw-admin">
       <nav aria-label={t("admin.sections")}>
         <ul class="hcw-list">
-          <li>
-            <a href="#admin-users">{t("admin.users.title")}</a>
-          </li>
-          <li>
-            <a href="#admin-api-keys">{t("admin.keys.title")}</a>
-          </li>
-          <li>
-            <a href="#admin-queues">{t("admin.queues.title")}</a>
-          </li>
-          <li>
-            <a href="#admin-organisations">{t("admin.orgs.title")}</a>
-          </li>
-          <li>
-            <a href="#admin-settings">{t("admin.settings.title")}</a>
-          </li>
-          <li>
-            <a href="#admin-media-nodes">{t("admin.media.title")}</a>
-          </li>
-          <li>
-            <a href="#admin-audit">{t("admin.audit.title")}</a>
-          </li>
-          <li>
-            <a href="#admin-statistics">{t("admin.stats.title")}</a>
-          </li>
-          <li>
-            <a href="#admin-security">{t("admin.security.title")}</a>
-          </li>
+          {SECTIONS.map(([id, title]) => (
+            <li key={id}>
+              <a href={`#${id}`}>{t(title)}</a>
+            </li>
+          ))}
         </ul>
       </nav>
       <UsersSection
