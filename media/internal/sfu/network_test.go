@@ -248,8 +248,10 @@ func TestConnectionQuality(t *testing.T) {
 	start := time.Now()
 	qb = quality(vc.a, "b", signal.QualityPoor)
 	t.Logf("b at 20%% loss: %+v after %v", qb, time.Since(start).Round(10*time.Millisecond))
+	// 20% each way, sampled over a report interval of some tens of
+	// packets: 0.355 has been seen.
 	require.Greater(t, qb.Loss, 0.1)
-	require.Less(t, qb.Loss, 0.35)
+	require.Less(t, qb.Loss, 0.5)
 	require.Greater(t, qb.RTTMillis, 40, "b's round trip, two 25 ms legs")
 	require.Less(t, qb.RTTMillis, 250)
 	quality(vc.b, "b", signal.QualityPoor) // b hears it too
