@@ -196,7 +196,7 @@ func buildAPI(ctx context.Context, cfg *config.Options, base httpapi.Params, poo
 	}
 	consultations = consultation.New(consultation.Params{
 		Pool: pool, Keys: keyring, Audit: auditStore, Mail: sender, Logger: logger,
-		PatientHost: cfg.PatientHost, InviteTTL: cfg.InviteTTL, InviteEarly: cfg.InviteEarly, InviteTiming: instance,
+		PatientHost: cfg.PatientHost, InviteTTL: cfg.InviteTTL, InviteEarly: cfg.InviteEarly, InviteTiming: instance, Languages: instance,
 		InterpreterRequestTTL: cfg.InterpreterRequestTTL,
 		Media: consultation.MediaParams{Nodes: nodes, GrantKey: cfg.Media.GrantKey, GrantTTL: cfg.Media.GrantTTL,
 			TURNSecret: cfg.Media.TURNSecret, TURNURLs: cfg.Media.TURNURLs, TURNTTL: cfg.Media.TURNCredentialTTL,

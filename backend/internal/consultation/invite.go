@@ -334,6 +334,9 @@ func (s *Service) CreateInvite(ctx context.Context, p authz.Principal, a Actor, 
 	if err != nil {
 		return Issued{}, err
 	}
+	if in.Language, err = s.inviteLanguage(ctx, in.Language); err != nil {
+		return Issued{}, err
+	}
 	now := s.now()
 	expires, err := s.validate(&in, now, ttl)
 	if err != nil {

@@ -118,6 +118,10 @@ func (s *Service) AddParticipant(ctx context.Context, p authz.Principal, a Actor
 	}
 	person := NewInvite{FirstName: in.FirstName, LastName: in.LastName, Phone: in.Phone, Email: in.Email,
 		Language: in.Language, Delivery: in.Delivery, ScheduledAt: in.ScheduledAt, TimeZone: in.TimeZone}
+	var err error
+	if person.Language, err = s.inviteLanguage(ctx, person.Language); err != nil {
+		return Issued{}, err
+	}
 	if err := validatePerson(&person); err != nil {
 		return Issued{}, err
 	}

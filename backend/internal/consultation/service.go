@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -60,6 +61,11 @@ type Params struct {
 	// in force instead of InviteTTL and InviteEarly (the instance
 	// settings, which override the environment).
 	InviteTiming InviteTimingSource
+	// Languages, when set, gives the languages the clinic offers
+	// patients; a patient, guest or expert invite must be in one of them
+	// and defaults to the first. Without it any language tag goes and the
+	// default is "en".
+	Languages LanguagesSource
 	// PurgeBatch is how many closed consultations one transaction of the
 	// retention purge deletes (DefaultPurgeBatch if not positive).
 	PurgeBatch int
@@ -89,6 +95,12 @@ type Params struct {
 // (package settings implements it, cached for a few seconds).
 type InviteTimingSource interface {
 	InviteTiming(ctx context.Context) (ttl, early time.Duration, err error)
+}
+
+// LanguagesSource gives the languages offered to patients, in the order
+// offered (package settings implements it).
+type LanguagesSource interface {
+	OfferedLanguages(ctx context.Context) ([]string, error)
 }
 
 // Service is the consultation domain. It is safe for concurrent use.
@@ -150,6 +162,32 @@ func (s *Service) inviteTiming(ctx context.Context) (ttl, early time.Duration, e
 		return 0, 0, fmt.Errorf("invite timing: %w", err)
 	}
 	return ttl, early, nil
+}
+
+// inviteLanguage checks an invite's language against the languages the
+// clinic offers (Params.Languages): its primary subtag must be one of
+// them (fr-CH goes where fr is offered). An empty language is the first
+// offered.
+func (s *Service) inviteLanguage(ctx context.Context, lang string) (string, error) {
+	lang = strings.TrimSpace(lang)
+	if s.p.Languages == nil {
+		return lang, nil // validatePerson checks the form and defaults to en
+	}
+	offered, err := s.p.Languages.OfferedLanguages(ctx)
+	if err != nil {
+		return "", fmt.Errorf("offered languages: %w", err)
+	}
+	if len(offered) == 0 {
+		return lang, nil
+	}
+	if lang == "" {
+		return offered[0], nil
+	}
+	primary, _, _ := strings.Cut(lang, "-")
+	if !slices.Contains(offered, primary) {
+		return "", invalid("language", "must be one of the languages offered: "+strings.Join(offered, ", "))
+	}
+	return lang, nil
 }
 
 // Actor is who causes a change, as recorded in the audit trail: Type is

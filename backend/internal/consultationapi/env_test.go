@@ -194,7 +194,7 @@ func newEnv(t *testing.T) *env {
 	e.settings = settings.New(settings.Params{Pool: pool, Audit: auditStore, Logger: logger,
 		InviteTTL: consultation.DefaultInviteTTL, InviteEarly: consultation.DefaultInviteEarly})
 	e.svc = consultation.New(consultation.Params{Pool: pool, Keys: keyring, Audit: auditStore, Mail: e.mail,
-		Logger: logger, PatientHost: patientHost, Now: e.clock.now, InviteTiming: e.settings,
+		Logger: logger, PatientHost: patientHost, Now: e.clock.now, InviteTiming: e.settings, Languages: e.settings,
 		Media: consultation.MediaParams{Nodes: e.nodes, GrantKey: e.grantKey, GrantTTL: testGrantTTL,
 			TURNSecret: []byte(testTURNSecret), TURNURLs: []string{testTURNURL}, RingTimeout: testRing, MaxDuration: testMaxCall}})
 	staff := staffapi.New(staffapi.Params{Accounts: e.accounts, SignIn: signIn, Audit: auditStore, Mail: e.mail,

@@ -1,6 +1,7 @@
 package consultationapi_test
 
 import (
+	"encoding/json"
 	"testing"
 	"time"
 
@@ -64,4 +65,71 @@ func TestInviteTimingFromSettings(t *testing.T) {
 	set(nil, nil)
 	inv, _ = e.invite(f.doctorIn, map[string]any{"queue_id": f.queueID})
 	assert.True(t, e.clock.now().Add(24*time.Hour).Equal(inv.Invite.ExpiresAt), "%s", inv.Invite.ExpiresAt)
+}
+
+// TestInviteLanguageFromSettings: invites are in a language the clinic
+// offers (a regional tag of one goes), default to the first offered, and
+// one the clinic does not offer is refused with the field named, for the
+// patient's invite and for an added participant's alike.
+func TestInviteLanguageFromSettings(t *testing.T) {
+	e := newEnv(t)
+	f := e.clinic()
+	language := func(body []byte) string {
+		t.Helper()
+		var out struct {
+			Invite struct {
+				Language string `json:"language"`
+			} `json:"invite"`
+		}
+		require.NoError(t, json.Unmarshal(body, &out), string(body))
+		return out.Invite.Language
+	}
+	person := func(extra map[string]any) map[string]any {
+		req := map[string]any{"first_name": "Ada", "last_name": "Lovelace", "email": "ada@example.org", "queue_id": f.queueID}
+		for k, v := range extra {
+			req[k] = v
+		}
+		return req
+	}
+
+	res := e.do(f.doctorIn, "POST", "/api/v1/invites", person(nil))
+	require.Equal(t, 201, res.status, string(res.body))
+	assert.Equal(t, "en", language(res.body), "all six offered: en first")
+
+	doc := settings.Defaults()
+	doc.Languages = []string{"fr", "de"}
+	_, err := e.settings.Update(t.Context(), settings.Actor{Type: audit.ActorUser, ID: f.adminUser.ID}, doc)
+	require.NoError(t, err)
+
+	res = e.do(f.doctorIn, "POST", "/api/v1/invites", person(nil))
+	require.Equal(t, 201, res.status, string(res.body))
+	assert.Equal(t, "fr", language(res.body), "the first offered")
+	var created struct {
+		Invite struct {
+			ConsultationID string `json:"consultation_id"`
+		} `json:"invite"`
+	}
+	require.NoError(t, json.Unmarshal(res.body, &created))
+
+	res = e.do(f.doctorIn, "POST", "/api/v1/invites", person(map[string]any{"language": "de-CH"}))
+	require.Equal(t, 201, res.status, string(res.body))
+	assert.Equal(t, "de-CH", language(res.body))
+
+	for _, lang := range []string{"en", "it-CH", "pt"} {
+		res = e.do(f.doctorIn, "POST", "/api/v1/invites", person(map[string]any{"language": lang}))
+		require.Equal(t, 400, res.status, lang)
+		assert.Contains(t, string(res.body), "language", lang)
+		assert.Contains(t, string(res.body), "fr, de", lang)
+	}
+
+	id := created.Invite.ConsultationID
+	guest := map[string]any{"role": "guest", "first_name": "Grace", "last_name": "Hopper", "email": "grace@example.org"}
+	guest["language"] = "en"
+	res = e.do(f.doctorIn, "POST", "/api/v1/consultations/"+id+"/invites", guest)
+	require.Equal(t, 400, res.status, string(res.body))
+	assert.Contains(t, string(res.body), "language")
+	delete(guest, "language")
+	res = e.do(f.doctorIn, "POST", "/api/v1/consultations/"+id+"/invites", guest)
+	require.Equal(t, 201, res.status, string(res.body))
+	assert.Equal(t, "fr", language(res.body))
 }

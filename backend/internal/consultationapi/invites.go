@@ -17,7 +17,7 @@ type createInviteRequest struct {
 	LastName    string          `json:"last_name"`
 	Phone       string          `json:"phone,omitempty" doc:"E.164, e.g. +41221234567; a phone or an email is required"`
 	Email       string          `json:"email,omitempty"`
-	Language    string          `json:"language,omitempty" doc:"the patient's language (BCP 47); default en; mails in en or fr, else en"`
+	Language    string          `json:"language,omitempty" doc:"the patient's language (BCP 47) whose primary subtag is one of the languages the clinic offers (settings); default the first of them; mails in en or fr, else en"`
 	ScheduledAt *time.Time      `json:"scheduled_at,omitempty" doc:"RFC 3339; with time_zone"`
 	TimeZone    string          `json:"time_zone,omitempty" doc:"IANA, e.g. Europe/Zurich; with scheduled_at"`
 	QueueID     string          `json:"queue_id,omitempty" doc:"exactly one of queue_id and doctor_id"`

@@ -194,6 +194,15 @@ func (s *Service) InviteTiming(ctx context.Context) (ttl, early time.Duration, e
 	return ttl, early, nil
 }
 
+// OfferedLanguages are the languages offered to patients, in order.
+func (s *Service) OfferedLanguages(ctx context.Context) ([]string, error) {
+	snap, err := s.Current(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return snap.Settings.Languages, nil
+}
+
 // RetentionDays is how many days closed consultations are kept.
 func (s *Service) RetentionDays(ctx context.Context) (int, error) {
 	snap, err := s.Current(ctx)

@@ -6,7 +6,8 @@
 import { useEffect, useMemo } from "preact/hooks";
 import { useSignal } from "@preact/signals";
 import { Confirm } from "../shared/confirm";
-import { LANGUAGES, LANGUAGE_NAMES, formatDate, language, t } from "../shared/i18n";
+import { LANGUAGE_NAMES, formatDate, language, t } from "../shared/i18n";
+import { branding } from "../shared/branding";
 import type { Fits, Queue } from "../shared/api-types";
 import * as api from "./api";
 import type { Colleague, TransferTarget } from "./api";
@@ -163,7 +164,10 @@ export function AddParticipantForm({ consultationId, add = api.addParticipant, o
   const last = useSignal("");
   const email = useSignal("");
   const phone = useSignal("");
-  const lang = useSignal<string>(language.value);
+  // The languages the clinic offers (the server refuses others): the
+  // doctor's own first when it is one of them.
+  const offered = branding.value.languages;
+  const lang = useSignal<string>(offered.includes(language.value) ? language.value : (offered[0] ?? "en"));
   const delivery = useSignal<Delivery>("link");
   const problem = useSignal<string | null>(null);
   const busy = useSignal(false);
@@ -252,7 +256,7 @@ export function AddParticipantForm({ consultationId, add = api.addParticipant, o
       <div class="hcw-field">
         <label for="participant-language">{t("doctor.participantLanguage")}</label>
         <select id="participant-language" value={lang.value} onChange={(e) => (lang.value = e.currentTarget.value)}>
-          {LANGUAGES.map((l) => (
+          {offered.map((l) => (
             <option key={l} value={l} lang={l}>
               {LANGUAGE_NAMES[l]}
             </option>

@@ -16,6 +16,7 @@ import { DoctorApp, type WorkspaceDeps } from "./App";
 import { DoctorAuth } from "./auth";
 import { Dashboard } from "./dashboard";
 import { IdleWatch } from "./idle";
+import { applyBranding, parseBranding, resetBrandingForTests } from "../shared/branding";
 import { credentialToJSON } from "../shared/passkey";
 import { PasskeySignInButton, SecuritySection } from "../shared/security";
 import { TransferPanel } from "./consultation-tools";
@@ -179,6 +180,21 @@ async function start(over: Partial<WorkspaceDeps> = {}): Promise<DoctorAuth> {
 const last = (suffix: string, method = "POST") => calls.filter((c) => c.method === method && c.url.endsWith(suffix)).at(-1);
 
 describe("the consultation's tools", () => {
+  it("offers an added participant only the clinic's languages, the doctor's own first if offered", async () => {
+    applyBranding(parseBranding({ languages: ["de", "fr"] }));
+    try {
+      await start();
+      await waitFor(() => expect($("#open-c1")).not.toBeNull());
+      await act(() => $("#open-c1")!.click());
+      await act(() => button("Add participant").click());
+      const select = byLabel<HTMLSelectElement>("Language", $("#add-participant-form")!);
+      expect([...select.options].map((o) => o.value)).toEqual(["de", "fr"]);
+      expect(select.value, "the doctor's en is not offered: the first is").toBe("de");
+    } finally {
+      resetBrandingForTests();
+    }
+  });
+
   it("adds a participant with a link, lists them live, asks for an interpreter, keeps a note and transfers", async () => {
     await start();
     await waitFor(() => expect($("#open-c1")).not.toBeNull());

@@ -1467,7 +1467,7 @@ export interface components {
             delivery?: string;
             email?: string;
             first_name: string;
-            /** @description the participant's language (BCP 47); default en; mails in en or fr, else en */
+            /** @description the participant's language (BCP 47) whose primary subtag is one of the languages the clinic offers (settings); default the first of them; mails in en or fr, else en */
             language?: string;
             last_name: string;
             /** @description E.164, e.g. +41221234567; a phone or an email is required */
@@ -1625,7 +1625,7 @@ export interface components {
             doctor_id?: string;
             email?: string;
             first_name: string;
-            /** @description the patient's language (BCP 47); default en; mails in en or fr, else en */
+            /** @description the patient's language (BCP 47) whose primary subtag is one of the languages the clinic offers (settings); default the first of them; mails in en or fr, else en */
             language?: string;
             last_name: string;
             /** @description free JSON object of at most 4 KiB; sealed at rest */
