@@ -71,3 +71,60 @@ func TestOpenAPICommandMatchesServedDocument(t *testing.T) {
 		assert.True(t, ids[id], "operation %s missing", id)
 	}
 }
+
+// TestOpenAPIDocumentsQueryParameters: the operations whose handlers read
+// query parameters declare them, so the apps' generated types accept
+// them. Removing one from an operation's Query fails here.
+func TestOpenAPIDocumentsQueryParameters(t *testing.T) {
+	doc, err := openapiDocument()
+	require.NoError(t, err)
+	raw, err := json.Marshal(doc)
+	require.NoError(t, err)
+	var parsed struct {
+		Paths map[string]map[string]struct {
+			OperationID string `json:"operationId"`
+			Parameters  []struct {
+				Name   string         `json:"name"`
+				In     string         `json:"in"`
+				Schema map[string]any `json:"schema"`
+			} `json:"parameters"`
+		} `json:"paths"`
+	}
+	require.NoError(t, json.Unmarshal(raw, &parsed))
+	query := map[string][]string{}
+	types := map[string]string{}
+	for _, item := range parsed.Paths {
+		for _, op := range item {
+			query[op.OperationID] = []string{}
+			for _, p := range op.Parameters {
+				if p.In == "query" {
+					query[op.OperationID] = append(query[op.OperationID], p.Name)
+					types[op.OperationID+" "+p.Name], _ = p.Schema["type"].(string)
+				}
+			}
+		}
+	}
+	for id, want := range map[string][]string{
+		"listAuditEvents":         {"action", "actor_type", "actor_id", "object_type", "object_id", "consultation_id", "outcome", "from", "to", "before", "limit"},
+		"listUsers":               {"role", "status", "limit", "cursor"},
+		"listInvites":             {"limit", "cursor"},
+		"listMyConsultations":     {"status", "limit", "cursor"},
+		"listMessages":            {"after", "limit"},
+		"listParticipantMessages": {"after", "limit"},
+		"getStatistics":           {"from", "to", "queue_id"},
+		"exportStatistics":        {"from", "to", "queue_id"},
+		"getBrandingLogo":         {"v"},
+	} {
+		got, ok := query[id]
+		if !assert.True(t, ok, "operation %s missing", id) {
+			continue
+		}
+		assert.ElementsMatch(t, want, got, "query parameters of %s", id)
+	}
+	// Numbers are typed as such.
+	for _, p := range []string{"listUsers limit", "listInvites limit", "listMyConsultations limit",
+		"listMessages after", "listMessages limit", "listParticipantMessages after", "listParticipantMessages limit",
+		"listAuditEvents before", "listAuditEvents limit"} {
+		assert.Equal(t, "integer", types[p], p)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"time"
@@ -84,13 +85,16 @@ func (a *API) mountChat(rt *httpapi.Router) {
 		op.Errors = append(op.Errors, 400, 401, 403, 404)
 		rt.HandleFunc(op, h)
 	}
-	const after = " (query: after, the last seq the client holds, default 0; limit 1-500, default 100)"
+	page := []httpapi.QueryParam{
+		{Name: "after", Type: "integer", Description: "only messages with a greater seq: the last seq the client holds, 0 or more (default 0: from the first message)"},
+		{Name: "limit", Type: "integer", Description: fmt.Sprintf("messages per page, 1 to %d (default %d)", consultation.MaxMessagePage, consultation.DefaultMessagePage)},
+	}
 	staff(httpapi.Operation{Method: http.MethodPost, Path: "/api/v1/consultations/{id}/messages", ID: "sendMessage",
 		Summary: "Send a chat message as the consultation's doctor; answers once it is stored. The same key again returns the same ack.",
 		Request: sendMessageRequest{}, Response: ackBody{}, Errors: []int{410}, MaxBody: chatMaxBody}, a.sendMessage)
 	staff(httpapi.Operation{Method: http.MethodGet, Path: "/api/v1/consultations/{id}/messages", ID: "listMessages",
-		Summary:  "The consultation's messages in order" + after + "; audited.",
-		Response: messageListBody{}}, a.listMessages)
+		Summary: "The consultation's messages in order, a page at a time; audited.",
+		Query:   page, Response: messageListBody{}}, a.listMessages)
 	staff(httpapi.Operation{Method: http.MethodPost, Path: "/api/v1/consultations/{id}/messages/read", ID: "markMessagesRead",
 		Summary: "Record that the caller read the messages up to seq (chat.read event).",
 		Request: markReadRequest{}, Status: http.StatusNoContent}, a.markRead)
@@ -98,8 +102,8 @@ func (a *API) mountChat(rt *httpapi.Router) {
 		Summary: "Send a chat message to one's consultation; any other id is 404 (audited). The same key again returns the same ack.",
 		Request: sendMessageRequest{}, Response: ackBody{}, Errors: []int{410}, MaxBody: chatMaxBody}, a.sendMessage)
 	part(httpapi.Operation{Method: http.MethodGet, Path: "/api/v1/participant/consultations/{id}/messages", ID: "listParticipantMessages",
-		Summary:  "One's consultation's messages in order" + after + "; audited.",
-		Response: messageListBody{}}, a.listMessages)
+		Summary: "One's consultation's messages in order, a page at a time; audited.",
+		Query:   page, Response: messageListBody{}}, a.listMessages)
 	part(httpapi.Operation{Method: http.MethodPost, Path: "/api/v1/participant/consultations/{id}/messages/read", ID: "markParticipantMessagesRead",
 		Summary: "Record that the participant read the messages up to seq (chat.read event).",
 		Request: markReadRequest{}, Status: http.StatusNoContent}, a.markRead)

@@ -126,7 +126,11 @@ func (a *API) mountInvites(rt *httpapi.Router) {
 		Request: createInviteRequest{}, Response: issuedBody{}, Status: http.StatusCreated, Errors: []int{400, 404}},
 		authz.PermInvitesCreate, a.createInvite)
 	op(httpapi.Operation{Method: http.MethodGet, Path: "/api/v1/invites", ID: "listInvites",
-		Summary:  "The invites the caller's account created, newest first (query: limit 1-100, cursor).",
+		Summary: "The invites the caller's account created, newest first, a page at a time.",
+		Query: []httpapi.QueryParam{
+			{Name: "limit", Type: "integer", Description: "invites per page, 1 to 100 (default 50)"},
+			{Name: "cursor", Description: "the next of the previous page (opaque); absent for the first page"},
+		},
 		Response: inviteListBody{}, Errors: []int{400}}, authz.PermInvitesRead, a.listInvites)
 	op(httpapi.Operation{Method: http.MethodGet, Path: "/api/v1/invites/{id}", ID: "getInvite",
 		Summary:  "One invite (its creator, admins, and the doctors and nurses of its queue or its named doctor).",

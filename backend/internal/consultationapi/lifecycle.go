@@ -111,7 +111,12 @@ func (a *API) mountLifecycle(rt *httpapi.Router) {
 		Summary:  "The queue's waiting consultations, longest waiting first, with patient names and presence (audited).",
 		Response: consultationListBody{}}, a.listWaiting)
 	read(httpapi.Operation{Method: http.MethodGet, Path: "/api/v1/consultations", ID: "listMyConsultations",
-		Summary:  "The caller's own consultations in a status (query: status pending, active or closed (default), limit 1-100, cursor), newest first (audited).",
+		Summary: "The caller's own consultations in one status, newest first, a page at a time (audited).",
+		Query: []httpapi.QueryParam{
+			{Name: "status", Description: "pending, active or closed (default closed); any other value is refused"},
+			{Name: "limit", Type: "integer", Description: "consultations per page, 1 to 100 (default 50)"},
+			{Name: "cursor", Description: "the next of the previous page (opaque); absent for the first page"},
+		},
 		Response: consultationListBody{}, Errors: []int{400}}, a.listMine)
 	read(httpapi.Operation{Method: http.MethodGet, Path: "/api/v1/consultations/{id}", ID: "getConsultation",
 		Summary:  "One consultation with its patient and the private note (audited).",

@@ -115,6 +115,9 @@ func (a *API) Mount(rt *httpapi.Router) {
 		Auth: httpapi.AuthNone, Summary: "The logo image (404 when there is none).",
 		Description: "Served with its detected Content-Type, X-Content-Type-Options: nosniff, a strong ETag (304 on " +
 			"If-None-Match) and, at the versioned URL that getBranding names, a year's immutable caching.",
+		Query: []httpapi.QueryParam{
+			{Name: "v", Description: "the image's version (16 hex digits), as in getBranding's logo_url: when it names the stored logo the answer may be cached for a year (immutable), otherwise it is not cached (no-cache); the same image is served either way"},
+		},
 		ResponseMediaTypes: logoTypes, Errors: []int{404, 503}}, a.logo)
 }
 

@@ -1,6 +1,7 @@
 package staffapi
 
 import (
+	"fmt"
 	"net/http"
 	"time"
 
@@ -116,7 +117,14 @@ func (a *API) mountAdmin(rt *httpapi.Router) {
 		rt.HandleFunc(op, h)
 	}
 	manage(httpapi.Operation{Method: http.MethodGet, Path: "/api/v1/admin/users", ID: "listUsers",
-		Summary: "Users, a page at a time (query: role, status, limit 1-100, cursor).", Response: userListBody{}, Errors: []int{400}}, a.listUsers)
+		Summary: "Users, oldest first, a page at a time.",
+		Query: []httpapi.QueryParam{
+			{Name: "role", Description: "only users with this role: admin, doctor, nurse or scheduler (default: any role)"},
+			{Name: "status", Description: "only users in this status: active, pending_approval or disabled (default: any status)"},
+			{Name: "limit", Type: "integer", Description: fmt.Sprintf("users per page, 1 to %d (default %d)", account.MaxListLimit, account.DefaultListLimit)},
+			{Name: "cursor", Description: "the next of the previous page (opaque); absent for the first page"},
+		},
+		Response: userListBody{}, Errors: []int{400}}, a.listUsers)
 	manage(httpapi.Operation{Method: http.MethodPost, Path: "/api/v1/admin/users", ID: "createUser",
 		Summary: "Create an active user; a setup link is mailed and returned once.", Request: createUserRequest{},
 		Response: createdUserBody{}, Status: http.StatusCreated, Errors: []int{400, 409}}, a.createUser)
@@ -161,7 +169,7 @@ func (a *API) mountAdmin(rt *httpapi.Router) {
 
 func (a *API) listUsers(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	limit, lerr := httpapi.QueryLimit(r, 100)
+	limit, lerr := httpapi.QueryLimit(r, account.MaxListLimit)
 	if lerr != nil {
 		httpapi.WriteRequestError(w, lerr)
 		return

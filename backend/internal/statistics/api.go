@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/csv"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -54,15 +55,19 @@ func NewAPI(p Params) *API {
 // figures are anonymous, but per queue and day they still describe the
 // service, so only administrators see them, and each read is audited.
 func (a *API) Mount(rt *httpapi.Router) {
-	const query = " Query: from, to (YYYY-MM-DD, UTC, both included; default the last 30 days; at most 366 days), queue_id."
+	query := []httpapi.QueryParam{
+		{Name: "from", Format: "date", Description: fmt.Sprintf("first day, YYYY-MM-DD (UTC), included; default: the day that makes the range %d days long", DefaultDays)},
+		{Name: "to", Format: "date", Description: fmt.Sprintf("last day, YYYY-MM-DD (UTC), included; not before from, and the range covers at most %d days; default: today, or the %dth day from from when only from is given", MaxDays, DefaultDays)},
+		{Name: "queue_id", Description: "only this queue: a queue id (UUID); default: every queue"},
+	}
 	rt.HandleFunc(httpapi.Operation{Method: http.MethodGet, Path: "/api/v1/admin/statistics", ID: "getStatistics",
 		Tags: []string{"admin: statistics"}, Auth: httpapi.AuthAny, Permission: authz.PermQueuesManage,
-		Summary:  "Closed consultations per day and queue, with totals: counts, waiting and consultation times, calls, feedback." + query,
-		Response: Report{}, Errors: []int{400, 401, 403}}, a.getJSON)
+		Summary: "Closed consultations per day and queue, with totals: counts, waiting and consultation times, calls, feedback.",
+		Query:   query, Response: Report{}, Errors: []int{400, 401, 403}}, a.getJSON)
 	rt.HandleFunc(httpapi.Operation{Method: http.MethodGet, Path: "/api/v1/admin/statistics.csv", ID: "exportStatistics",
 		Tags: []string{"admin: statistics"}, Auth: httpapi.AuthAny, Permission: authz.PermQueuesManage,
-		Summary: "The same figures as getStatistics as a text/csv attachment with a header row, one line per day and queue." + query,
-		Errors:  []int{400, 401, 403}}, a.getCSV)
+		Summary: "The same figures as getStatistics as a text/csv attachment with a header row, one line per day and queue.",
+		Query:   query, Errors: []int{400, 401, 403}}, a.getCSV)
 }
 
 func (a *API) report(w http.ResponseWriter, r *http.Request, format string) (Report, bool) {

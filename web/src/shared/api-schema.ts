@@ -232,7 +232,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Closed consultations per day and queue, with totals: counts, waiting and consultation times, calls, feedback. Query: from, to (YYYY-MM-DD, UTC, both included; default the last 30 days; at most 366 days), queue_id. */
+        /** Closed consultations per day and queue, with totals: counts, waiting and consultation times, calls, feedback. */
         get: operations["getStatistics"];
         put?: never;
         post?: never;
@@ -249,7 +249,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The same figures as getStatistics as a text/csv attachment with a header row, one line per day and queue. Query: from, to (YYYY-MM-DD, UTC, both included; default the last 30 days; at most 366 days), queue_id. */
+        /** The same figures as getStatistics as a text/csv attachment with a header row, one line per day and queue. */
         get: operations["exportStatistics"];
         put?: never;
         post?: never;
@@ -266,7 +266,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Users, a page at a time (query: role, status, limit 1-100, cursor). */
+        /** Users, oldest first, a page at a time. */
         get: operations["listUsers"];
         put?: never;
         /** Create an active user; a setup link is mailed and returned once. */
@@ -662,7 +662,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The caller's own consultations in a status (query: status pending, active or closed (default), limit 1-100, cursor), newest first (audited). */
+        /** The caller's own consultations in one status, newest first, a page at a time (audited). */
         get: operations["listMyConsultations"];
         put?: never;
         post?: never;
@@ -884,7 +884,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The consultation's messages in order (query: after, the last seq the client holds, default 0; limit 1-500, default 100); audited. */
+        /** The consultation's messages in order, a page at a time; audited. */
         get: operations["listMessages"];
         put?: never;
         /** Send a chat message as the consultation's doctor; answers once it is stored. The same key again returns the same ack. */
@@ -1004,7 +1004,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The invites the caller's account created, newest first (query: limit 1-100, cursor). */
+        /** The invites the caller's account created, newest first, a page at a time. */
         get: operations["listInvites"];
         put?: never;
         /** Invite a patient: creates the consultation and answers the link once; mails it when delivery is email. */
@@ -1243,7 +1243,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** One's consultation's messages in order (query: after, the last seq the client holds, default 0; limit 1-500, default 100); audited. */
+        /** One's consultation's messages in order, a page at a time; audited. */
         get: operations["listParticipantMessages"];
         put?: never;
         /** Send a chat message to one's consultation; any other id is 404 (audited). The same key again returns the same ack. */
@@ -3274,7 +3274,14 @@ export interface operations {
     };
     getStatistics: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description first day, YYYY-MM-DD (UTC), included; default: the day that makes the range 30 days long */
+                from?: string;
+                /** @description last day, YYYY-MM-DD (UTC), included; not before from, and the range covers at most 366 days; default: today, or the 30th day from from when only from is given */
+                to?: string;
+                /** @description only this queue: a queue id (UUID); default: every queue */
+                queue_id?: string;
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -3321,7 +3328,14 @@ export interface operations {
     };
     exportStatistics: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description first day, YYYY-MM-DD (UTC), included; default: the day that makes the range 30 days long */
+                from?: string;
+                /** @description last day, YYYY-MM-DD (UTC), included; not before from, and the range covers at most 366 days; default: today, or the 30th day from from when only from is given */
+                to?: string;
+                /** @description only this queue: a queue id (UUID); default: every queue */
+                queue_id?: string;
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -3366,7 +3380,16 @@ export interface operations {
     };
     listUsers: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description only users with this role: admin, doctor, nurse or scheduler (default: any role) */
+                role?: string;
+                /** @description only users in this status: active, pending_approval or disabled (default: any status) */
+                status?: string;
+                /** @description users per page, 1 to 100 (default 50) */
+                limit?: number;
+                /** @description the next of the previous page (opaque); absent for the first page */
+                cursor?: string;
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -4552,7 +4575,10 @@ export interface operations {
     };
     getBrandingLogo: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description the image's version (16 hex digits), as in getBranding's logo_url: when it names the stored logo the answer may be cached for a year (immutable), otherwise it is not cached (no-cache); the same image is served either way */
+                v?: string;
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -4630,7 +4656,14 @@ export interface operations {
     };
     listMyConsultations: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description pending, active or closed (default closed); any other value is refused */
+                status?: string;
+                /** @description consultations per page, 1 to 100 (default 50) */
+                limit?: number;
+                /** @description the next of the previous page (opaque); absent for the first page */
+                cursor?: string;
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -5528,7 +5561,12 @@ export interface operations {
     };
     listMessages: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description only messages with a greater seq: the last seq the client holds, 0 or more (default 0: from the first message) */
+                after?: number;
+                /** @description messages per page, 1 to 500 (default 100) */
+                limit?: number;
+            };
             header?: never;
             path: {
                 id: string;
@@ -6031,7 +6069,12 @@ export interface operations {
     };
     listInvites: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description invites per page, 1 to 100 (default 50) */
+                limit?: number;
+                /** @description the next of the previous page (opaque); absent for the first page */
+                cursor?: string;
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -6811,7 +6854,12 @@ export interface operations {
     };
     listParticipantMessages: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description only messages with a greater seq: the last seq the client holds, 0 or more (default 0: from the first message) */
+                after?: number;
+                /** @description messages per page, 1 to 500 (default 100) */
+                limit?: number;
+            };
             header?: never;
             path: {
                 id: string;
