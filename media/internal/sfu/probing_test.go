@@ -231,9 +231,10 @@ func TestNoProbeWithoutWant(t *testing.T) {
 // TestProbeStopsOnSqueeze: b's link is squeezed while a probe to b is in
 // flight (the second one, from the middle layer to the top: more padding
 // than the link's burst lets through). The probe stops within a second
-// (it would run for about one), and over the next 5 s almost no padding
-// goes out (failed probes back off; congestion holds them). What the first probe proved
-// does not keep b on the middle layer: it goes down to the low one.
+// (it would run for about one), aborted or failed, and over the next 5 s
+// almost no padding goes out (failed probes back off; congestion holds
+// them). What the first probe proved does not keep b on the middle
+// layer: it goes down to the low one.
 func TestProbeStopsOnSqueeze(t *testing.T) {
 	if testing.Short() {
 		t.Skip("media test")
@@ -266,7 +267,10 @@ func TestProbeStopsOnSqueeze(t *testing.T) {
 		endedAfter += vc.probes(t, e)
 	}
 	require.Equal(t, endedBefore+1, endedAfter)
-	require.Equal(t, 1.0, vc.probes(t, probeAborted), "the probe in flight was stopped (aborted), not run out")
+	// Stopped by the loss or late feedback (aborted), or, on a loaded
+	// machine where the cluster was all but sent when the squeeze came,
+	// run out and judged failed: never a success.
+	require.Equal(t, 1.0, vc.probes(t, probeAborted)+vc.probes(t, probeFailed), "the probe in flight did not end by abort or failure")
 	require.Equal(t, 1.0, vc.probes(t, probeSucceeded), "only the first probe succeeded")
 
 	time.Sleep(time.Second - time.Since(squeezed))
