@@ -129,4 +129,29 @@ describe("Confirm", () => {
     await settle();
     expect(document.activeElement?.id).toBe("elsewhere");
   });
+
+  it("keeps the focus on its confirm button while busy, and ignores presses then", async () => {
+    let yes = 0;
+    const busy = { set: (_: boolean) => undefined as void };
+    function Busy() {
+      const b = useSignal(false);
+      busy.set = (v) => (b.value = v);
+      return <Confirm id="dlg" title="T" text="X" yes="Yes" busy={b.value} onYes={() => (yes += 1)} onNo={() => undefined} returnFocus="opener" />;
+    }
+    await act(() => render(<Busy />, ui.container));
+    await settle();
+    $<HTMLButtonElement>("#dlg-yes")!.focus();
+    await act(() => busy.set(true));
+    await settle();
+    const button = $<HTMLButtonElement>("#dlg-yes")!;
+    expect(button.getAttribute("aria-disabled")).toBe("true");
+    expect(button.disabled, "a disabled button would drop the focus").toBe(false);
+    expect(document.activeElement?.id).toBe("dlg-yes");
+    await click("#dlg-yes");
+    expect(yes).toBe(0);
+    await act(() => busy.set(false));
+    expect($("#dlg-yes")!.hasAttribute("aria-disabled")).toBe(false);
+    await click("#dlg-yes");
+    expect(yes).toBe(1);
+  });
 });

@@ -23,7 +23,7 @@ export interface ConfirmProps {
   yes: string;
   /** The cancel button's text (default "Cancel"). */
   no?: string;
-  /** Disables the confirm button (an action runs). */
+  /** Makes the confirm button inert while an action runs (aria-disabled: it keeps the focus). */
   busy?: boolean;
   /** The confirm button's look: danger (default) for what cannot be undone. */
   tone?: "danger" | "primary";
@@ -83,7 +83,17 @@ export function Confirm(props: ConfirmProps) {
       </p>
       <p id={textId}>{text}</p>
       <div class="hcw-actions">
-        <button type="button" id={ids.yes ?? `${id}-yes`} class={tone === "danger" ? "hcw-button hcw-button-danger" : "hcw-button"} disabled={busy} onClick={onYes}>
+        {/* Busy is aria-disabled, not disabled: a disabled button drops the focus it has (the user just pressed it),
+            and whatever changes next on the page (a call ending with the consultation) would take it. */}
+        <button
+          type="button"
+          id={ids.yes ?? `${id}-yes`}
+          class={tone === "danger" ? "hcw-button hcw-button-danger" : "hcw-button"}
+          aria-disabled={busy ? "true" : undefined}
+          onClick={() => {
+            if (!busy) onYes();
+          }}
+        >
           {yes}
         </button>
         <button ref={cancel} type="button" id={ids.no ?? `${id}-no`} class="hcw-button hcw-button-secondary" onClick={onNo}>
