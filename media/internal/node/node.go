@@ -82,16 +82,18 @@ type Params struct {
 
 // Node is a running media node.
 type Node struct {
-	cfg       *config.Config
-	log       *slog.Logger
-	udp       net.PacketConn
-	tcp       net.Listener
-	httpLn    net.Listener
-	http      *http.Server
-	rooms     Rooms
-	keys      *registry.Keys
-	heartbeat *registry.Heartbeat
-	drainPoll time.Duration
+	cfg *config.Config
+	log *slog.Logger
+	udp net.PacketConn
+	// udpReadBuffer is the UDP socket's receive buffer in effect (logged).
+	udpReadBuffer int
+	tcp           net.Listener
+	httpLn        net.Listener
+	http          *http.Server
+	rooms         Rooms
+	keys          *registry.Keys
+	heartbeat     *registry.Heartbeat
+	drainPoll     time.Duration
 
 	draining atomic.Bool
 
@@ -126,6 +128,7 @@ func New(p Params) (_ *Node, err error) {
 	if n.udp, err = net.ListenPacket("udp", fmt.Sprintf(":%d", cfg.UDPPort)); err != nil {
 		return nil, fmt.Errorf("bind media UDP port %d: %w", cfg.UDPPort, err)
 	}
+	n.udpReadBuffer = growUDPBuffers(n.udp)
 	if cfg.TCPPort != 0 {
 		if n.tcp, err = net.Listen("tcp", fmt.Sprintf(":%d", cfg.TCPPort)); err != nil {
 			return nil, fmt.Errorf("bind ICE-TCP port %d: %w", cfg.TCPPort, err)
@@ -280,7 +283,8 @@ func (n *Node) Run(ctx context.Context) error {
 			n.serveErr <- err
 		}
 	}()
-	attrs := []any{"node", n.cfg.NodeID, "http", n.httpLn.Addr().String(), "udp", n.udp.LocalAddr().String(), "upstream", n.cfg.Upstream}
+	attrs := []any{"node", n.cfg.NodeID, "http", n.httpLn.Addr().String(), "udp", n.udp.LocalAddr().String(),
+		"udp_read_buffer", n.udpReadBuffer, "upstream", n.cfg.Upstream}
 	if n.tcp != nil {
 		attrs = append(attrs, "tcp", n.tcp.Addr().String())
 	}

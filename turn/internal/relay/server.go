@@ -18,6 +18,7 @@ import (
 	"github.com/hcw-home/hcw/turn/internal/metrics"
 	"github.com/hcw-home/hcw/turn/internal/peerpolicy"
 	"github.com/hcw-home/hcw/turn/internal/pionslog"
+	"github.com/hcw-home/hcw/turn/internal/udpbuf"
 )
 
 // Params configures a Server.
@@ -141,6 +142,12 @@ func New(p Params) (*Server, error) {
 			return fail(fmt.Errorf("listen udp %s: %w", p.ListenUDP, err))
 		}
 		closers = append(closers, pc.Close)
+		if uc, ok := pc.(*net.UDPConn); ok {
+			if n := udpbuf.Grow(uc) / 2; n < udpbuf.Size {
+				s.log.Info("the UDP listener's receive buffer is smaller than asked; raise net.core.rmem_max on the host",
+					"bytes", n, "asked", udpbuf.Size)
+			}
+		}
 		s.udpAddr = pc.LocalAddr()
 		packetConfigs = append(packetConfigs, turn.PacketConnConfig{
 			PacketConn:            pc,

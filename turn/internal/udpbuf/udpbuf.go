@@ -1,0 +1,43 @@
+// Package udpbuf sizes a UDP socket's kernel buffers for a relay.
+//
+// The kernel's default receive buffer (net.core.rmem_default, about
+// 208 KiB) holds some 20 ms of traffic at 10,000 packets/s: a pause of the
+// process that long (a GC, a busy core) and the kernel drops what arrives.
+// Measured against coturn on a shared two-core machine, our listening
+// socket dropped packets where coturn's, with 4 MiB, dropped none.
+package udpbuf
+
+import (
+	"net"
+	"syscall"
+)
+
+// Size is what Grow asks for, each way. The kernel caps it at
+// net.core.rmem_max and net.core.wmem_max; raise those on the host
+// (sysctl) for the request to take full effect.
+const Size = 4 << 20
+
+// Grow asks for Size-byte receive and send buffers on c and returns the
+// receive buffer in effect, as the kernel reports it (Linux reports twice
+// the usable size), or 0 if it cannot be read.
+func Grow(c *net.UDPConn) int {
+	_ = c.SetReadBuffer(Size)
+	_ = c.SetWriteBuffer(Size)
+	return ReadBuffer(c)
+}
+
+// ReadBuffer is c's receive buffer as the kernel reports it, or 0.
+func ReadBuffer(c *net.UDPConn) int {
+	raw, err := c.SyscallConn()
+	if err != nil {
+		return 0
+	}
+	n := 0
+	_ = raw.Control(func(fd uintptr) {
+		v, err := syscall.GetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF)
+		if err == nil {
+			n = v
+		}
+	})
+	return n
+}
