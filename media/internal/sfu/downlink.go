@@ -50,6 +50,13 @@ const (
 	// the node about what a forwarded one does, and a room's subscribers
 	// would otherwise all probe at once.
 	probeBudget = 8_000_000
+	// probeLateFeedback: a probe whose packets have had no feedback for
+	// this long while it sends stops (the subscriber reports every
+	// 50-100 ms, plus a round trip).
+	probeLateFeedback = 500 * time.Millisecond
+	// probeMaxRate is the most padding the pacing can send (probeMaxBurst
+	// packets a tick); a probe asks for no more.
+	probeMaxRate = probeMaxBurst * probePacketBytes * 8 * int64(time.Second/probeTick)
 	// probeFeedbackWait bounds the wait for the feedback on the last
 	// packets (the subscriber reports every 50-100 ms, plus a round trip).
 	probeFeedbackWait = 600 * time.Millisecond
@@ -279,7 +286,7 @@ func (dl *downlink) maybeProbe(now time.Time, pl *allocPlan, budget int64) {
 	dl.mu.Lock()
 	wait := dl.probing || now.Before(dl.nextProbe) || now.Sub(dl.congestedAt) < probeQuiet || now.Sub(dl.probeEnd) < probeSettle
 	dl.mu.Unlock()
-	if wait || pl.p.subState.Load() != webrtc.PeerConnectionStateConnected {
+	if wait || !dl.tap.twcc.Load() || pl.p.subState.Load() != webrtc.PeerConnectionStateConnected {
 		return
 	}
 	for _, d := range pl.downs {
@@ -302,7 +309,7 @@ func (dl *downlink) maybeProbe(now time.Time, pl *allocPlan, budget int64) {
 		return
 	}
 	media := pl.media()
-	pad := max(min(need*probeMarginNum/probeMarginDen, limit)-media, probeMinRate)
+	pad := min(max(min(need*probeMarginNum/probeMarginDen, limit)-media, probeMinRate), probeMaxRate)
 
 	s := dl.s
 	if !s.reserveProbe(pad) {
@@ -338,7 +345,11 @@ func (dl *downlink) run(p *participant, via *forward.DownTrack, media, pad, need
 	defer dl.s.probeLoad.Add(-pad)
 	outcome, res, why := dl.probe(via, pad)
 	capacity := media + min(res.sendRate, res.recvRate)
-	if outcome == probeSucceeded && capacity < need {
+	// The goal is need, or, when one probe cannot send enough padding for
+	// it (pad at probeMaxRate), the rate tried less the margin: the floor
+	// then climbs a probe at a time instead of failing for ever.
+	goal := min(need, media+pad*probeMarginDen/probeMarginNum)
+	if outcome == probeSucceeded && capacity < goal {
 		outcome, why = probeFailed, "short of the goal"
 	}
 	now := time.Now()
@@ -386,6 +397,7 @@ func (dl *downlink) probe(via *forward.DownTrack, pad int64) (outcome string, re
 	c := dl.cluster
 	start := time.Now()
 	c.reset(start)
+	sentBefore := via.PaddingSent()
 	dl.tap.active.Store(c)
 	defer dl.tap.active.Store(nil)
 	// The probe's own packets tell congestion. Not GCC's estimate: pion's
@@ -407,14 +419,20 @@ func (dl *downlink) probe(via *forward.DownTrack, pad int64) (outcome string, re
 		if why := congestion(); why != "" {
 			return probeAborted, c.result(), why + " while sending"
 		}
-		elapsed := time.Since(start)
-		sent, full := c.count()
+		now := time.Now()
+		if c.feedbackLate(now, probeLateFeedback) {
+			return probeAborted, c.result(), "feedback late while sending"
+		}
+		elapsed := now.Sub(start)
+		_, full := c.count()
 		if elapsed >= duration || full {
 			break
 		}
-		// The writer sends a request only between frames; what it drops
-		// is asked again at the next tick.
-		due := pad*int64(elapsed)/int64(8*time.Second) - int64(sent)*probePacketBytes
+		// Paced by what the writer sent (the tap may miss some); it sends
+		// a request only between frames, and what it drops is asked again
+		// at the next tick.
+		sent := int64(via.PaddingSent() - sentBefore)
+		due := pad*int64(elapsed)/int64(8*time.Second) - sent*probePacketBytes
 		for k := 0; due > 0 && k < probeMaxBurst && via.PaddingPending() < probeMaxBurst; k++ {
 			if !via.QueuePadding() {
 				break

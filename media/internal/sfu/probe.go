@@ -47,6 +47,9 @@ type probeTap struct {
 	interceptor.NoOp
 	active atomic.Pointer[probeCluster]
 	bytes  prometheus.Counter // padding sent
+	// twcc: a video stream was bound with the transport-wide sequence
+	// number, so probes on it can be measured (without, no probing).
+	twcc atomic.Bool
 }
 
 // NewInterceptor implements interceptor.Factory.
@@ -65,6 +68,7 @@ func (pt *probeTap) BindLocalStream(info *interceptor.StreamInfo, w interceptor.
 	if twccID == 0 || !strings.HasPrefix(strings.ToLower(info.MimeType), "video/") {
 		return w
 	}
+	pt.twcc.Store(true)
 	return interceptor.RTPWriterFunc(func(h *rtp.Header, payload []byte, a interceptor.Attributes) (int, error) {
 		if h.Padding && len(payload) == 0 && h.PaddingSize == forward.PaddingSize {
 			if ext := h.GetExtension(twccID); len(ext) >= 2 {
@@ -177,6 +181,12 @@ func (c *probeCluster) sent(at time.Time, seq uint16, size int) {
 	}
 	if len(c.pkts) == 0 {
 		c.firstSeq = seq
+	} else if rel := seq - c.firstSeq; rel <= c.pkts[len(c.pkts)-1].rel {
+		// Not newer than the last: a retransmitted padding packet (the
+		// NACK responder resends padding as it is when RTX is not
+		// negotiated, from another goroutine). The packets stay in
+		// order for feedback's binary search.
+		return
 	}
 	c.pkts = append(c.pkts, probePacket{sent: at.Sub(c.start).Microseconds(), size: int32(size), rel: seq - c.firstSeq})
 }
@@ -249,6 +259,20 @@ func (c *probeCluster) feedback(now time.Time, fb *rtcp.TransportLayerCC) {
 			}
 		}
 	}
+}
+
+// feedbackLate reports whether the cluster's packets have been going out
+// for longer than wait (from the first one) with no feedback on any of
+// them for wait: the feedback is held up in a queue, or lost. Either way
+// the probe cannot be judged while it runs, and it may be filling a
+// queue.
+func (c *probeCluster) feedbackLate(now time.Time, wait time.Duration) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.pkts) == 0 || now.Sub(c.start) < time.Duration(c.pkts[0].sent)*time.Microsecond+wait {
+		return false
+	}
+	return c.lastFB.IsZero() || now.Sub(c.lastFB) > wait
 }
 
 // probeSignal is what a cluster in flight says so far.

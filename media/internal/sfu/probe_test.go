@@ -132,6 +132,47 @@ func TestProbeClusterIgnoresOthers(t *testing.T) {
 	require.Zero(t, c.result().received)
 }
 
+// TestProbeClusterKeepsOrder: a padding packet resent as it is (no RTX,
+// from the NACK responder's goroutine) can reach the tap out of order
+// with the writer's; the cluster keeps only packets newer than its last,
+// so its feedback lookup stays sorted.
+func TestProbeClusterKeepsOrder(t *testing.T) {
+	c := newProbeCluster()
+	start := time.Now()
+	c.reset(start)
+	for _, seq := range []uint16{65534, 65535, 0, 65535, 2, 1, 3} {
+		c.sent(start, seq, probePacketBytes)
+	}
+	n, _ := c.count()
+	require.Equal(t, 5, n, "65534, 65535, 0, 2, 3")
+	fb := feedbackFor(t, 65534, 4, func(uint16) int64 { return 1000 })
+	c.feedback(start, fb[0])
+	require.Equal(t, 5, c.result().received)
+}
+
+// TestProbeClusterFeedbackLate: a probe sending for longer than the wait
+// with no feedback on its packets is late; feedback keeps it on time
+// until the feedback stops for the wait.
+func TestProbeClusterFeedbackLate(t *testing.T) {
+	const wait = 500 * time.Millisecond
+	c := newProbeCluster()
+	start := time.Now()
+	c.reset(start)
+	require.False(t, c.feedbackLate(start.Add(time.Hour), wait), "nothing sent")
+	first := start.Add(100 * time.Millisecond)
+	for i := range 20 {
+		c.sent(first.Add(time.Duration(i)*10*time.Millisecond), uint16(i), probePacketBytes)
+	}
+	require.False(t, c.feedbackLate(first.Add(wait-time.Millisecond), wait))
+	require.True(t, c.feedbackLate(first.Add(wait+time.Millisecond), wait), "no feedback at all")
+	fb := feedbackFor(t, 0, 5, func(uint16) int64 { return 1000 })
+	at := first.Add(200 * time.Millisecond)
+	c.feedback(at, fb[0])
+	require.False(t, c.feedbackLate(first.Add(wait+time.Millisecond), wait))
+	require.False(t, c.feedbackLate(at.Add(wait), wait))
+	require.True(t, c.feedbackLate(at.Add(wait+time.Millisecond), wait), "the feedback stopped")
+}
+
 // TestProbeTap: below the TWCC header extension, the tap notes the
 // padding packets of the cluster in flight (not media, not audio) and
 // hands it the subscriber's TWCC feedback; media passes untouched.
@@ -140,6 +181,7 @@ func TestProbeTap(t *testing.T) {
 	bytes := prometheus.NewCounter(prometheus.CounterOpts{Name: "padding"})
 	reg.MustRegister(bytes)
 	tap := &probeTap{bytes: bytes}
+	require.False(t, tap.twcc.Load())
 	var written []rtp.Header
 	sink := interceptor.RTPWriterFunc(func(h *rtp.Header, payload []byte, _ interceptor.Attributes) (int, error) {
 		written = append(written, h.Clone())
@@ -149,6 +191,7 @@ func TestProbeTap(t *testing.T) {
 	video := tap.BindLocalStream(&interceptor.StreamInfo{SSRC: 1111, MimeType: "video/VP8", RTPHeaderExtensions: ext}, sink)
 	audio := tap.BindLocalStream(&interceptor.StreamInfo{SSRC: 3333, MimeType: "audio/opus", RTPHeaderExtensions: ext}, sink)
 	noTWCC := tap.BindLocalStream(&interceptor.StreamInfo{SSRC: 5555, MimeType: "video/VP8"}, sink)
+	require.True(t, tap.twcc.Load(), "a video stream with TWCC: probes can be measured")
 
 	// What the TWCC header extension interceptor hands down.
 	var twseq uint16 = 65534

@@ -380,7 +380,7 @@ func (d *DownTrack) forward(p *Packet) {
 		return
 	}
 	if len(p.Payload) == 0 {
-		d.rw.Skip(p.Header.SequenceNumber)
+		d.rw.Skip(p.Header.SequenceNumber, p.Arrival)
 		return
 	}
 	seq, ts, ok := d.rw.Rewrite(p.Header.SequenceNumber, p.Header.Timestamp, p.Arrival)
@@ -445,7 +445,7 @@ func (d *DownTrack) PaddingSent() uint64 { return d.padSent.Load() }
 // number taken).
 func (d *DownTrack) pad() {
 	b := d.bind.Load()
-	if b == nil || d.paused.Load() || d.held.Load() || d.resync.Load() || !d.frameEnd || !d.rw.CanPad() {
+	if b == nil || d.paused.Load() || d.held.Load() || d.resync.Load() || !d.frameEnd || !d.rw.CanPad(nanotime()) {
 		return
 	}
 	seq, ts := d.rw.Pad()

@@ -79,7 +79,7 @@ func TestRewriter(t *testing.T) {
 	require.Equal(t, uint16(1002), seq)
 
 	// Padding at the head is skipped without a hole.
-	r.Skip(1005)
+	r.Skip(1005, 150*ms)
 	seq, _, ok = r.Rewrite(1006, 20000, 170*ms)
 	require.True(t, ok)
 	require.Equal(t, uint16(1005), seq)
@@ -477,6 +477,68 @@ func vp8Frame(seq uint16, ts uint32, key, marker bool) []byte {
 		b[1] |= 0x80
 	}
 	return b
+}
+
+// TestRewriterPadWaitsForRepairs: a packet that went missing and left
+// the window of the last 64 (a long keyframe, a publisher far away) may
+// still be repaired: no padding for RepairHorizon after, so the repair
+// finds its sequence number free and goes out.
+func TestRewriterPadWaitsForRepairs(t *testing.T) {
+	const ms = int64(time.Millisecond)
+	r := NewRewriter(90000)
+	r.Switch(100, 0, 0)
+	require.True(t, r.CanPad(0))
+	// 101 lost; 102..199 arrive within 100 ms (a 100-packet keyframe).
+	for seq := uint16(100); seq < 200; seq++ {
+		if seq == 101 {
+			continue
+		}
+		_, _, ok := r.Rewrite(seq, 0, int64(seq-100)*ms)
+		require.True(t, ok)
+	}
+	require.False(t, r.CanPad(100*ms), "101 left the window of 64 but may still come")
+	// It left with 165, which arrived at 65 ms.
+	require.False(t, r.CanPad(65*ms+RepairHorizon-ms))
+	// Its repair comes and goes out with its own number.
+	out, _, ok := r.Rewrite(101, 0, 150*ms)
+	require.True(t, ok)
+	require.Equal(t, uint16(101), out)
+	require.True(t, r.CanPad(65*ms+RepairHorizon), "the horizon has passed since it went missing")
+
+	// A switch starts afresh.
+	r.Switch(5000, 0, 2*RepairHorizon)
+	for seq := uint16(5000); seq < 5100; seq++ {
+		if seq != 5001 {
+			r.Rewrite(seq, 0, 2*RepairHorizon+int64(seq-5000)*ms)
+		}
+	}
+	require.False(t, r.CanPad(2*RepairHorizon+100*ms))
+	r.Switch(9000, 0, 3*RepairHorizon)
+	r.Rewrite(9000, 0, 3*RepairHorizon)
+	require.True(t, r.CanPad(3*RepairHorizon+ms))
+}
+
+// TestRewriterSkipAfterGap: a publisher's padding right after a gap is
+// dropped without shifting the numbering, so the missing packet, when it
+// comes, keeps its own number (it must not take its predecessor's).
+func TestRewriterSkipAfterGap(t *testing.T) {
+	r := NewRewriter(90000)
+	r.Switch(10, 0, 0)
+	for _, seq := range []uint16{10, 11} {
+		_, _, ok := r.Rewrite(seq, 0, 0)
+		require.True(t, ok)
+	}
+	r.Skip(13, 0) // 12 missing
+	late, _, ok := r.Rewrite(12, 0, 0)
+	require.True(t, ok)
+	require.Equal(t, uint16(12), late)
+	next, _, ok := r.Rewrite(14, 0, 0)
+	require.True(t, ok)
+	require.Equal(t, uint16(14), next, "13's number is a hole, not reused")
+	// At the head, padding still closes up.
+	r.Skip(15, 0)
+	next, _, _ = r.Rewrite(16, 0, 0)
+	require.Equal(t, uint16(15), next)
 }
 
 // TestDownTrackPadding: padding goes out only between frames, with the

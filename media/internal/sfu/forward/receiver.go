@@ -302,6 +302,9 @@ func (r *Receiver) Wait() { r.wg.Wait() }
 // reader blocked on a stream the publisher mislabelled) must not hold up
 // the node's shutdown for ever.
 func (r *Receiver) WaitUntil(deadline time.Time) bool {
+	if !r.Reading() {
+		return true
+	}
 	done := make(chan struct{})
 	go func() {
 		r.wg.Wait()
@@ -313,7 +316,12 @@ func (r *Receiver) WaitUntil(deadline time.Time) bool {
 	case <-done:
 		return true
 	case <-t.C:
-		return false
+		select {
+		case <-done: // ended as the deadline passed
+			return true
+		default:
+			return false
+		}
 	}
 }
 

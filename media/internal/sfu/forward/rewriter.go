@@ -1,5 +1,7 @@
 package forward
 
+import "time"
+
 // Rewriter maps the sequence numbers and timestamps of whichever source a
 // down-track currently forwards (one simulcast layer, or a republished
 // track) onto one continuous outgoing stream. It is owned by one goroutine.
@@ -24,6 +26,12 @@ type Rewriter struct {
 	// sequence number left for it.
 	padded   bool
 	padFloor int64
+	// forgotAt is when (arrival, ns) a missing input left the window of
+	// seen: its repair may still come (a publisher's RTX answers a NACK
+	// a round trip later, and a 100-packet keyframe fills the window
+	// sooner than that), so no padding for RepairHorizon after.
+	forgotAt int64
+	forgot   bool
 
 	lastOutSeq uint16
 	lastOutTS  uint32
@@ -63,14 +71,29 @@ func (r *Rewriter) Switch(seq uint16, ts uint32, at int64) {
 	r.highestIn = r.firstIn - 1
 	r.seen = ^uint64(0)
 	r.padded = false
+	r.forgot = false
 }
 
-// advance makes in (newer than any so far) the newest input.
-func (r *Rewriter) advance(in int64) {
-	if d := in - r.highestIn; d < 64 {
+// RepairHorizon is how long after a missing packet left the window of
+// the last 64 the rewriter still expects its repair, so lets no padding
+// take its place: a publisher's round trip plus its NACK delay, with room.
+const RepairHorizon = int64(time.Second)
+
+// advance makes in (newer than any so far, arriving at at) the newest
+// input, and notes when a missing one leaves the window.
+func (r *Rewriter) advance(in, at int64) {
+	d := in - r.highestIn
+	var lost bool
+	if d < 64 {
+		lost = r.seen>>(64-d) != 1<<d-1 // a 0 among the d bits shifted out
 		r.seen = r.seen<<d | 1
 	} else {
+		// Every one of the 64 leaves; so does the gap in between.
+		lost = true
 		r.seen = 1
+	}
+	if lost && in > r.firstIn {
+		r.forgot, r.forgotAt = true, at
 	}
 	r.highestIn = in
 }
@@ -93,7 +116,7 @@ func (r *Rewriter) Rewrite(seq uint16, ts uint32, at int64) (outSeq uint16, outT
 	}
 	outSeq, outTS = seq+r.seqOffset, ts+r.tsOffset
 	if in > r.highestIn {
-		r.advance(in)
+		r.advance(in, at)
 		r.lastOutSeq = outSeq
 		r.lastOutTS = outTS
 		r.lastOutAt = at
@@ -103,10 +126,14 @@ func (r *Rewriter) Rewrite(seq uint16, ts uint32, at int64) (outSeq uint16, outT
 	return outSeq, outTS, true
 }
 
-// CanPad reports whether a padding packet may go out now: a source is
-// being forwarded and none of its last 64 packets is missing, so no late
-// one is expected (it would find its sequence number taken; see Pad).
-func (r *Rewriter) CanPad() bool { return r.started && r.seen == ^uint64(0) }
+// CanPad reports whether a padding packet may go out at now (ns, the
+// clock of the arrival times): a source is being forwarded, none of its
+// last 64 packets is missing, and none older went missing within
+// RepairHorizon, so no late one is expected (it would find its sequence
+// number taken; see Pad).
+func (r *Rewriter) CanPad(now int64) bool {
+	return r.started && r.seen == ^uint64(0) && (!r.forgot || now-r.forgotAt >= RepairHorizon)
+}
 
 // Pad takes the sequence number after the newest one sent for a packet of
 // no source (probe padding), with the newest timestamp; every later packet
@@ -119,15 +146,20 @@ func (r *Rewriter) Pad() (seq uint16, ts uint32) {
 	return r.lastOutSeq, r.lastOutTS
 }
 
-// Skip drops a packet without leaving a hole in the outgoing numbering (a
-// padding-only packet). Only the newest packet can be skipped that way; an
-// older one is simply dropped (the receiver may NACK it in vain).
-func (r *Rewriter) Skip(seq uint16) {
+// Skip drops a packet, arriving at at, without leaving a hole in the
+// outgoing numbering (a padding-only packet). Only the packet right after
+// the newest can be skipped that way: after a gap, shifting the later
+// packets down would give the missing one, when it comes, the number of
+// the packet before it; so there, and for an older one, the packet is
+// simply dropped (the receiver may NACK its number in vain).
+func (r *Rewriter) Skip(seq uint16, at int64) {
 	in := r.unwrap(seq)
 	if in < r.firstIn || in <= r.highestIn {
 		return
 	}
-	// Every later packet shifts down by one.
-	r.seqOffset--
-	r.advance(in)
+	if in == r.highestIn+1 {
+		// Every later packet shifts down by one.
+		r.seqOffset--
+	}
+	r.advance(in, at)
 }
