@@ -4,6 +4,7 @@ go 1.26.0
 
 require (
 	github.com/caddyserver/caddy/v2 v2.11.9
+	github.com/coder/websocket v1.8.15
 	github.com/hcw-home/hcw/contract v0.0.0
 	go.uber.org/zap v1.28.0
 )
