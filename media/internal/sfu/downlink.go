@@ -409,12 +409,8 @@ func (dl *downlink) probe(via *forward.DownTrack, pad int64) (outcome string, re
 	tick := time.NewTicker(probeTick)
 	defer tick.Stop()
 	for {
-		select {
-		case <-dl.stop:
+		if !dl.await(tick.C) {
 			return probeClosed, res, ""
-		case <-dl.s.ctx.Done():
-			return probeClosed, res, ""
-		case <-tick.C:
 		}
 		if why := congestion(); why != "" {
 			return probeAborted, c.result(), why + " while sending"
@@ -442,12 +438,8 @@ func (dl *downlink) probe(via *forward.DownTrack, pad int64) (outcome string, re
 	}
 	deadline := time.Now().Add(probeFeedbackWait)
 	for time.Now().Before(deadline) {
-		select {
-		case <-dl.stop:
+		if !dl.await(tick.C) {
 			return probeClosed, res, ""
-		case <-dl.s.ctx.Done():
-			return probeClosed, res, ""
-		case <-tick.C:
 		}
 		if why := congestion(); why != "" {
 			return probeAborted, c.result(), why + " after sending"
@@ -474,12 +466,18 @@ func (dl *downlink) probe(via *forward.DownTrack, pad int64) (outcome string, re
 func (dl *downlink) sleep(d time.Duration) bool {
 	t := time.NewTimer(d)
 	defer t.Stop()
+	return dl.await(t.C)
+}
+
+// await waits for c unless the downlink or the node closes first; false
+// when one did.
+func (dl *downlink) await(c <-chan time.Time) bool {
 	select {
 	case <-dl.stop:
 		return false
 	case <-dl.s.ctx.Done():
 		return false
-	case <-t.C:
+	case <-c:
 		return true
 	}
 }
