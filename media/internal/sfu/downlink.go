@@ -253,7 +253,16 @@ func (pl *allocPlan) layers(budget int64, into []int) []int {
 // quality caps each track's layers); 0 if none.
 func (pl *allocPlan) nextBudget(budget, limit int64) int64 {
 	base := pl.layers(budget, nil)
-	var next []int
+	// Most of the time the subscriber has what it wants already: one
+	// look at the limit says so, without the walk up to it.
+	next := pl.layers(limit, nil)
+	higher := false
+	for i := range next {
+		higher = higher || next[i] > base[i]
+	}
+	if !higher {
+		return 0
+	}
 	for b := budget + max(budget/50, 10_000); b <= limit; b += max(b/50, 10_000) {
 		next = pl.layers(b, next)
 		for i := range next {
