@@ -118,9 +118,14 @@ func (s *Service) AddParticipant(ctx context.Context, p authz.Principal, a Actor
 	}
 	person := NewInvite{FirstName: in.FirstName, LastName: in.LastName, Phone: in.Phone, Email: in.Email,
 		Language: in.Language, Delivery: in.Delivery, ScheduledAt: in.ScheduledAt, TimeZone: in.TimeZone}
-	var err error
-	if person.Language, err = s.inviteLanguage(ctx, person.Language); err != nil {
-		return Issued{}, err
+	// An interpreter's language may be any (the one they interpret, as
+	// when they accept an organisation's request); the others' must be
+	// offered by the clinic.
+	if in.Role != authz.RoleInterpreter {
+		var err error
+		if person.Language, err = s.inviteLanguage(ctx, person.Language); err != nil {
+			return Issued{}, err
+		}
 	}
 	if err := validatePerson(&person); err != nil {
 		return Issued{}, err

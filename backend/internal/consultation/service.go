@@ -62,8 +62,8 @@ type Params struct {
 	// settings, which override the environment).
 	InviteTiming InviteTimingSource
 	// Languages, when set, gives the languages the clinic offers
-	// patients; a patient, guest or expert invite must be in one of them
-	// and defaults to the first. Without it any language tag goes and the
+	// patients; a patient, guest or expert invite (not an interpreter's)
+	// must be in one of them and defaults to the first. Without it any language tag goes and the
 	// default is "en".
 	Languages LanguagesSource
 	// PurgeBatch is how many closed consultations one transaction of the

@@ -70,7 +70,8 @@ func TestInviteTimingFromSettings(t *testing.T) {
 // TestInviteLanguageFromSettings: invites are in a language the clinic
 // offers (a regional tag of one goes), default to the first offered, and
 // one the clinic does not offer is refused with the field named, for the
-// patient's invite and for an added participant's alike.
+// patient's invite and for an added guest or expert alike (an
+// interpreter's is the language they interpret: any).
 func TestInviteLanguageFromSettings(t *testing.T) {
 	e := newEnv(t)
 	f := e.clinic()
@@ -132,4 +133,10 @@ func TestInviteLanguageFromSettings(t *testing.T) {
 	res = e.do(f.doctorIn, "POST", "/api/v1/consultations/"+id+"/invites", guest)
 	require.Equal(t, 201, res.status, string(res.body))
 	assert.Equal(t, "fr", language(res.body))
+
+	// An interpreter's language is the one they interpret: any tag.
+	interpreter := map[string]any{"role": "interpreter", "first_name": "Tesfay", "last_name": "Interpreter", "email": "tesfay@example.org", "language": "ti"}
+	res = e.do(f.doctorIn, "POST", "/api/v1/consultations/"+id+"/invites", interpreter)
+	require.Equal(t, 201, res.status, string(res.body))
+	assert.Equal(t, "ti", language(res.body))
 }

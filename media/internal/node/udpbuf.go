@@ -1,9 +1,6 @@
 package node
 
-import (
-	"net"
-	"syscall"
-)
+import "net"
 
 // udpBufferSize is what the node asks for its one UDP socket's kernel
 // buffers, each way. Every peer's media goes in and out of that socket
@@ -15,7 +12,8 @@ import (
 const udpBufferSize = 4 << 20
 
 // growUDPBuffers asks for udpBufferSize on pc (if it is a UDP socket) and
-// returns the receive buffer in effect in usable bytes, or 0 if unknown.
+// returns the receive buffer in effect in usable bytes, or 0 if unknown
+// (off Linux).
 func growUDPBuffers(pc net.PacketConn) int {
 	c, ok := pc.(*net.UDPConn)
 	if !ok {
@@ -23,15 +21,5 @@ func growUDPBuffers(pc net.PacketConn) int {
 	}
 	_ = c.SetReadBuffer(udpBufferSize)
 	_ = c.SetWriteBuffer(udpBufferSize)
-	raw, err := c.SyscallConn()
-	if err != nil {
-		return 0
-	}
-	n := 0
-	_ = raw.Control(func(fd uintptr) {
-		if v, err := syscall.GetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF); err == nil {
-			n = v / 2 // Linux reports twice the usable size
-		}
-	})
-	return n
+	return readBuffer(c) / 2 // Linux reports twice the usable size
 }

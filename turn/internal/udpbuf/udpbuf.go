@@ -7,10 +7,7 @@
 // socket dropped packets where coturn's, with 4 MiB, dropped none.
 package udpbuf
 
-import (
-	"net"
-	"syscall"
-)
+import "net"
 
 // Size is what Grow asks for, each way. The kernel caps it at
 // net.core.rmem_max and net.core.wmem_max; raise those on the host
@@ -26,18 +23,6 @@ func Grow(c *net.UDPConn) int {
 	return ReadBuffer(c)
 }
 
-// ReadBuffer is c's receive buffer as the kernel reports it, or 0.
-func ReadBuffer(c *net.UDPConn) int {
-	raw, err := c.SyscallConn()
-	if err != nil {
-		return 0
-	}
-	n := 0
-	_ = raw.Control(func(fd uintptr) {
-		v, err := syscall.GetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF)
-		if err == nil {
-			n = v
-		}
-	})
-	return n
-}
+// ReadBuffer is c's receive buffer as the kernel reports it, or 0 where
+// it cannot be read (readBuffer: Linux only).
+func ReadBuffer(c *net.UDPConn) int { return readBuffer(c) }

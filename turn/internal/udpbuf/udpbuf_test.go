@@ -13,6 +13,10 @@ import (
 // TestGrow: the buffer in effect is what the host lets a process have, up
 // to Size (the kernel's default is far below either).
 func TestGrow(t *testing.T) {
+	b, err := os.ReadFile("/proc/sys/net/core/rmem_max")
+	if err != nil {
+		t.Skip("no /proc/sys/net/core/rmem_max: not Linux")
+	}
 	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
 	require.NoError(t, err)
 	defer pc.Close()
@@ -20,10 +24,6 @@ func TestGrow(t *testing.T) {
 	before := ReadBuffer(c)
 	require.Positive(t, before)
 
-	b, err := os.ReadFile("/proc/sys/net/core/rmem_max")
-	if err != nil {
-		t.Skip("no /proc/sys/net/core/rmem_max: not Linux")
-	}
 	rmemMax, err := strconv.Atoi(strings.TrimSpace(string(b)))
 	require.NoError(t, err)
 	want := min(Size, rmemMax)
