@@ -5,6 +5,7 @@
  */
 import { useEffect, useMemo } from "preact/hooks";
 import { useSignal } from "@preact/signals";
+import { ApiError } from "../shared/api";
 import { Confirm } from "../shared/confirm";
 import { LANGUAGE_NAMES, formatDate, language, t } from "../shared/i18n";
 import { branding } from "../shared/branding";
@@ -195,7 +196,8 @@ export function AddParticipantForm({ consultationId, add = api.addParticipant, o
       first.value = last.value = email.value = phone.value = "";
       onAdded?.();
     } catch (err) {
-      problem.value = errorCode(err);
+      // Offered when the page loaded, since withdrawn by an administrator.
+      problem.value = err instanceof ApiError && err.field === "language" ? "language_not_offered" : errorCode(err);
     } finally {
       busy.value = false;
     }
@@ -213,6 +215,9 @@ export function AddParticipantForm({ consultationId, add = api.addParticipant, o
       break;
     case "email_needed":
       problemText = t("doctor.participantEmailNeeded");
+      break;
+    case "language_not_offered":
+      problemText = t("doctor.participantLanguageNotOffered");
       break;
     case "invalid_request":
       problemText = t("doctor.inviteError");

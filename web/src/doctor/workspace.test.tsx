@@ -81,6 +81,10 @@ beforeEach(() => {
     if (path === "/consultations/c1/call") return json({ call: null });
     if (path === "/consultations/c1/participants") return json({ participants });
     if (path === "/consultations/c1/invites") {
+      // A language an administrator withdrew after the page loaded.
+      if (body?.["language"] === "fr" && body?.["first_name"] === "Withdrawn") {
+        return json({ error: { code: "invalid_request", message: "language: must be one of the languages offered: de", field: "language" } }, 400);
+      }
       return json({ invite: { id: "i9", consultation_id: "c1", participant_id: "g1", role: body?.["role"], status: "created" }, link: "https://patient.example/i/GUEST" }, 201);
     }
     if (path === "/interpreter-organisations") {
@@ -180,7 +184,7 @@ async function start(over: Partial<WorkspaceDeps> = {}): Promise<DoctorAuth> {
 const last = (suffix: string, method = "POST") => calls.filter((c) => c.method === method && c.url.endsWith(suffix)).at(-1);
 
 describe("the consultation's tools", () => {
-  it("offers an added participant only the clinic's languages, the doctor's own first if offered", async () => {
+  it("offers an added participant only the clinic's languages, the doctor's own first if offered, and says when one was withdrawn", async () => {
     applyBranding(parseBranding({ languages: ["de", "fr"] }));
     try {
       await start();
@@ -190,6 +194,14 @@ describe("the consultation's tools", () => {
       const select = byLabel<HTMLSelectElement>("Language", $("#add-participant-form")!);
       expect([...select.options].map((o) => o.value)).toEqual(["de", "fr"]);
       expect(select.value, "the doctor's en is not offered: the first is").toBe("de");
+      // Withdrawn since the page loaded: said so, not "check the fields".
+      const form = $("#add-participant-form")!;
+      fill(byLabel("First name", form), "Withdrawn");
+      fill(byLabel("Last name", form), "Language");
+      fill(byLabel("Email", form), "w@example.org");
+      fill(select, "fr");
+      await submit(button("Send invite"));
+      await waitFor(() => expect($("#participant-error")?.textContent).toContain("no longer offers this language"));
     } finally {
       resetBrandingForTests();
     }
