@@ -1,25 +1,19 @@
 package node
 
-import "net"
+import (
+	"net"
 
-// udpBufferSize is what the node asks for its one UDP socket's kernel
-// buffers, each way. Every peer's media goes in and out of that socket
-// (at 200 audio subscribers, 50,000 packets/s out); the kernel default
-// (net.core.rmem_default/wmem_default, about 208 KiB) holds some 20 ms of
-// that, so a GC pause or a busy core drops packets. The kernel caps the
-// request at net.core.rmem_max and wmem_max (raise them with sysctl on the
-// host); the TURN server does the same with its listener.
-const udpBufferSize = 4 << 20
+	"github.com/hcw-home/hcw/contract/udpbuf"
+)
 
-// growUDPBuffers asks for udpBufferSize on pc (if it is a UDP socket) and
-// returns the receive buffer in effect in usable bytes, or 0 if unknown
-// (off Linux).
+// growUDPBuffers gives pc, if it is a UDP socket, the buffers of
+// udpbuf.Grow: every peer's media goes in and out of the node's one UDP
+// socket (at 200 audio subscribers, 50,000 packets/s out). It returns the
+// usable receive buffer in effect, or 0 if unknown.
 func growUDPBuffers(pc net.PacketConn) int {
 	c, ok := pc.(*net.UDPConn)
 	if !ok {
 		return 0
 	}
-	_ = c.SetReadBuffer(udpBufferSize)
-	_ = c.SetWriteBuffer(udpBufferSize)
-	return readBuffer(c) / 2 // Linux reports twice the usable size
+	return udpbuf.Grow(c)
 }

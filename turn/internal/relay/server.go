@@ -15,10 +15,10 @@ import (
 	"github.com/pion/turn/v4"
 
 	"github.com/hcw-home/hcw/contract/turncred"
+	"github.com/hcw-home/hcw/contract/udpbuf"
 	"github.com/hcw-home/hcw/turn/internal/metrics"
 	"github.com/hcw-home/hcw/turn/internal/peerpolicy"
 	"github.com/hcw-home/hcw/turn/internal/pionslog"
-	"github.com/hcw-home/hcw/turn/internal/udpbuf"
 )
 
 // Params configures a Server.
@@ -143,7 +143,7 @@ func New(p Params) (*Server, error) {
 		}
 		closers = append(closers, pc.Close)
 		if uc, ok := pc.(*net.UDPConn); ok {
-			if n := udpbuf.Grow(uc) / 2; n > 0 && n < udpbuf.Size {
+			if n := udpbuf.Grow(uc); n > 0 && n < udpbuf.Size {
 				s.log.Info("the UDP listener's receive buffer is smaller than asked; raise net.core.rmem_max on the host",
 					"bytes", n, "asked", udpbuf.Size)
 			}

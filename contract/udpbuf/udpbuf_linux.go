@@ -5,7 +5,8 @@ import (
 	"syscall"
 )
 
-// readBuffer reads SO_RCVBUF (Linux reports twice the usable size).
+// readBuffer reads SO_RCVBUF, which Linux reports as twice the usable
+// size (the rest is its bookkeeping).
 func readBuffer(c *net.UDPConn) int {
 	raw, err := c.SyscallConn()
 	if err != nil {
@@ -14,7 +15,7 @@ func readBuffer(c *net.UDPConn) int {
 	n := 0
 	_ = raw.Control(func(fd uintptr) {
 		if v, err := syscall.GetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF); err == nil {
-			n = v
+			n = v / 2
 		}
 	})
 	return n
